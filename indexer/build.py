@@ -153,6 +153,7 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
         con.execute("VACUUM")
         con.close()
         writer.write_vectors(vectors)
+        tagger.save(writer.dir / "tagger.npz")
         KeywordIndex.build(texts).save(writer.dir / "keyword")
         manifest = {
             "package": "wsis-search", "package_version": __version__,

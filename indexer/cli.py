@@ -168,6 +168,73 @@ def cmd_stats(args) -> int:
     return 0
 
 
+def load_tagger(index_arg, embedder):
+    """The tagger fitted when the index was built, or the zero-shot tagger when there is no index."""
+    import os
+
+    from .tag import Tagger
+
+    s = _settings()
+    index_path = Path(index_arg) if index_arg else s.index_dir
+    saved = Path(os.path.realpath(index_path)) / "tagger.npz"
+    if saved.exists():
+        return Tagger.load(saved), str(saved)
+    return Tagger.from_embedder(embedder), "zero-shot (no index)"
+
+
+def cmd_tag(args) -> int:
+    from .tag import TAGGER_VERSION
+
+    s = _settings()
+    stream = open(args.file, encoding="utf-8") if args.file and args.file != "-" else sys.stdin
+    records, errors = [], 0
+    for n, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            if not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
+                raise ValueError("expected an object with a string 'text'")
+        except (json.JSONDecodeError, ValueError) as exc:
+            print(f"error: line {n}: {exc}", file=sys.stderr)
+            errors += 1
+            continue
+        records.append(rec)
+    if not records:
+        print("error: no input records", file=sys.stderr)
+        return 2
+    embedder = _embedder(s)
+    tagger, origin = load_tagger(args.index, embedder)
+    vecs = embedder.encode([r["text"] for r in records])
+    scores = tagger.scores(vecs)
+    for rec, row in zip(records, scores):
+        declared = [c for c in (rec.get("declared") or []) if isinstance(c, str)]
+        t = tagger.tag(rec["text"], rec.get("heading", ""), rec.get("kind", ""), declared, row)
+        print(json.dumps({"id": rec.get("id"), "action_lines": t["action_lines"], "role": t["role"],
+                          "sdgs": t["sdgs"]}, ensure_ascii=False))
+    if args.verbose_source:
+        print(f"tagger {TAGGER_VERSION}: {origin}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def cmd_eval(args) -> int:
+    s = _settings()
+    if args.what == "tagging":
+        from . import eval_tagging
+
+        corpus = Path(args.corpus)
+        if not (corpus / eval_tagging.LABELLED).exists():
+            print(f"error: {corpus / eval_tagging.LABELLED} not found", file=sys.stderr)
+            return 2
+        r = eval_tagging.run(corpus, _embedder(s), folds=args.folds, seed=args.seed)
+        eval_tagging.print_report(r)
+        if args.json:
+            eval_tagging.save(r, Path(args.json))
+        return 0
+    print(f"error: unknown evaluation {args.what!r}", file=sys.stderr)
+    return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wsis", description="WSIS knowledge search: build, inspect and query the index.")
     p.add_argument("--version", action="version", version=f"wsis-search {__version__}")
@@ -197,6 +264,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--year-to", type=int)
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_search)
+
+    t = sub.add_parser("tag", help="tag JSON lines {id, text} with action lines, role and SDGs",
+                       description="Read JSON lines {\"id\":..., \"text\":...} (optional \"heading\", \"kind\", "
+                                   "\"declared\") from FILE or stdin and write one line of tags per record.")
+    t.add_argument("file", nargs="?", default="-", help="input file (default: stdin)")
+    t.add_argument("--index", metavar="DIR", help="use the tagger fitted with this index (default: var/index)")
+    t.add_argument("--verbose-source", action="store_true", help="say on stderr which tagger was used")
+    t.set_defaults(func=cmd_tag)
+
+    ev = sub.add_parser("eval", help="evaluations (tagging)", description="Run an evaluation and print its figures.")
+    ev.add_argument("what", choices=("tagging",), help="what to evaluate")
+    ev.add_argument("--corpus", default=str(Path(__file__).resolve().parents[2] / "shared" / "corpus_sources"),
+                    help="the real corpus folder (default: ../shared/corpus_sources)")
+    ev.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    ev.add_argument("--seed", type=int, default=0, help="fold shuffling seed (default 0)")
+    ev.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    ev.set_defaults(func=cmd_eval)
 
     st = sub.add_parser("stats", help="describe an index from its manifest")
     st.add_argument("--index", metavar="DIR", help="index path (default: var/index or WSIS_INDEX_DIR)")

@@ -127,12 +127,14 @@ class Tagger:
     the passages whose document declares its lines (when there are enough of them)."""
 
     def __init__(self, desc_vectors: np.ndarray, classifier=None, threshold: float = 0.35,
-                 top1_threshold: float = 0.2, temperature: float = 0.04):
+                 top1_threshold: float = 0.2, temperature: float = 0.04, blend: float = 0.7, C: float = 8.0):
         self.desc_vectors = desc_vectors.astype(np.float32)
-        self.classifier = classifier
+        self.classifier = classifier  # (coef (18, d), intercept (18,)) or None for zero-shot
         self.threshold = threshold
         self.top1_threshold = top1_threshold
         self.temperature = temperature
+        self.blend = blend  # weight of the fitted classifier against the zero-shot similarities
+        self.C = C
 
     @classmethod
     def from_embedder(cls, embedder, **kw) -> "Tagger":
@@ -152,10 +154,30 @@ class Tagger:
         # The descriptions are training examples too, so every class exists.
         X = np.vstack([vectors, self.desc_vectors, self.desc_vectors])
         y = np.concatenate([y, np.arange(len(CODES)), np.arange(len(CODES))])
-        clf = LogisticRegression(C=8.0, max_iter=2000, class_weight="balanced")
+        clf = LogisticRegression(C=self.C, max_iter=3000, class_weight="balanced")
         clf.fit(X, y)
-        self.classifier = clf
+        # Keep only the parameters: probabilities are a softmax we compute ourselves (multinomial model).
+        coef = np.zeros((len(CODES), X.shape[1]), dtype=np.float32)
+        intercept = np.full(len(CODES), -1e4, dtype=np.float32)
+        coef[clf.classes_] = clf.coef_
+        intercept[clf.classes_] = clf.intercept_
+        self.classifier = (coef, intercept)
         return True
+
+    def save(self, path: Path) -> None:
+        arrays = {"desc_vectors": self.desc_vectors,
+                  "params": np.array([self.threshold, self.top1_threshold, self.temperature, self.blend, self.C])}
+        if self.classifier is not None:
+            arrays["coef"], arrays["intercept"] = self.classifier
+        np.savez(path, **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> "Tagger":
+        z = np.load(path)
+        thr, top1, temp, blend, C = z["params"].tolist()
+        clf = (z["coef"], z["intercept"]) if "coef" in z else None
+        return cls(z["desc_vectors"], classifier=clf, threshold=thr, top1_threshold=top1, temperature=temp,
+                   blend=blend, C=C)
 
     def scores(self, vectors: np.ndarray) -> np.ndarray:
         """(n, 18) probabilities over action lines."""
@@ -166,9 +188,12 @@ class Tagger:
         zero_shot /= zero_shot.sum(axis=1, keepdims=True)
         if self.classifier is None:
             return zero_shot
-        proba = np.zeros_like(zero_shot)
-        proba[:, self.classifier.classes_] = self.classifier.predict_proba(vectors)
-        return 0.7 * proba + 0.3 * zero_shot
+        coef, intercept = self.classifier
+        logits = vectors @ coef.T + intercept
+        logits -= logits.max(axis=1, keepdims=True)
+        proba = np.exp(logits)
+        proba /= proba.sum(axis=1, keepdims=True)
+        return self.blend * proba + (1 - self.blend) * zero_shot
 
     def tag(self, text: str, heading: str, kind: str, declared: list[str], scores_row: np.ndarray) -> dict:
         lines: dict[str, dict] = {}
