@@ -235,6 +235,33 @@ def cmd_eval(args) -> int:
     return 2
 
 
+def cmd_serve(args) -> int:
+    import os
+
+    import uvicorn
+
+    from .index import IndexError_, read_manifest
+
+    if args.index:
+        os.environ["WSIS_INDEX_DIR"] = str(Path(args.index).absolute())
+        from .settings import get_settings
+
+        get_settings.cache_clear()
+    s = _settings()
+    try:
+        m = read_manifest(s.index_dir)
+    except IndexError_ as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"serving index {m['build_id']} ({m['counts']['passages']} passages) on http://{args.host}:{args.port}/",
+          flush=True)
+    from search_api.app import create_app
+
+    uvicorn.run(create_app(s), host=args.host, port=args.port, log_level="warning" if not args.verbose else "info",
+                access_log=args.verbose)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wsis", description="WSIS knowledge search: build, inspect and query the index.")
     p.add_argument("--version", action="version", version=f"wsis-search {__version__}")
@@ -281,6 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0, help="fold shuffling seed (default 0)")
     ev.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     ev.set_defaults(func=cmd_eval)
+
+    sv = sub.add_parser("serve", help="serve the search API and web page",
+                        description="Start the HTTP API (OpenAPI at /docs) and the web page at /.")
+    sv.add_argument("--index", metavar="DIR", help="index path (default: var/index or WSIS_INDEX_DIR)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    sv.set_defaults(func=cmd_serve)
 
     st = sub.add_parser("stats", help="describe an index from its manifest")
     st.add_argument("--index", metavar="DIR", help="index path (default: var/index or WSIS_INDEX_DIR)")

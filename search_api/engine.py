@@ -81,7 +81,12 @@ class Engine:
             masks[i] = m
         self.line_masks = masks
         self.embeddings = np.asarray(index.embeddings)
-        self._doc_index: dict[str, np.ndarray] = {}
+        from pathlib import Path
+
+        from indexer.tag import Tagger
+
+        saved = Path(index.path) / "tagger.npz"
+        self.tagger = Tagger.load(saved) if saved.exists() else None
 
     # ---------------------------------------------------------------- filters
 
@@ -174,51 +179,50 @@ class Engine:
         return SearchResult(query=query, hits=hits[offset:offset + k], total=len(hits) if group_by else
                             max(len(match_set), len(hits)), facets=facets, timings=timings, mode=mode)
 
-    def collapse(self, hits: list[Hit], group_by: str | None) -> list[Hit]:
-        """Drop near-duplicate passages (same text, e.g. edited and raw captions of one session) and,
-        with group_by='document', keep each document's best passage only."""
-        out: list[Hit] = []
-        seen_docs: set[str] = set()
-        seen_vecs: list[np.ndarray] = []
-        for h in hits:
-            if group_by == "document":
+    def collapse(self, hits: list[Hit], group_by: str | None, window: int = 300,
+                 threshold: float = 0.985) -> list[Hit]:
+        """Drop near-duplicate passages (cosine >= threshold to a better-ranked one: e.g. the edited and
+        raw captions of one session) among the first `window` hits and, with group_by='document', keep
+        each document's best passage only."""
+        if group_by == "document":
+            seen_docs: set[str] = set()
+            kept = []
+            for h in hits:
                 d = self.doc_ids[h.vid]
-                if d in seen_docs:
-                    continue
-                seen_docs.add(d)
-            v = self.embeddings[h.vid]
-            if len(out) < 200 and any(float(v @ s) > 0.985 for s in seen_vecs[-50:]):
-                continue
-            if len(out) < 200:
-                seen_vecs.append(v)
-            out.append(h)
-        return out
+                if d not in seen_docs:
+                    seen_docs.add(d)
+                    kept.append(h)
+            hits = kept
+        head, tail = hits[:window], hits[window:]
+        if len(head) < 2:
+            return hits
+        vecs = self.embeddings[[h.vid for h in head]]
+        sims = vecs @ vecs.T
+        keep = np.ones(len(head), dtype=bool)
+        for i in range(1, len(head)):
+            if (sims[i, :i][keep[:i]] >= threshold).any():
+                keep[i] = False
+        return [h for h, k in zip(head, keep) if k] + tail
 
     def facets(self, vids: np.ndarray) -> dict[str, dict[str, int]]:
         from collections import Counter
 
         vids = np.asarray(vids, dtype=np.int64)
-        lines: Counter = Counter()
-        for m in self.line_masks[vids]:
-            if m:
-                for code, bit in LINE_BITS.items():
-                    if m & bit:
-                        lines[code] += 1
-        parents = Counter()
-        for code, c in lines.items():
-            if code.startswith("C7."):
-                continue
-            parents[code] = c
-        c7 = int(((self.line_masks[vids] & C7_MASK) != 0).sum())
+        masks = self.line_masks[vids]
+        lines: dict[str, int] = {}
+        for code, bit in LINE_BITS.items():
+            n = int(((masks & bit) != 0).sum())
+            if n:
+                lines[code] = n
+        c7 = int(((masks & C7_MASK) != 0).sum())
         if c7:
-            parents["C7"] = c7
-        years = Counter(int(y) for y in self.years[vids] if y >= 0)
+            lines["C7"] = c7
+        years = Counter(self.years[vids][self.years[vids] >= 0].tolist())
         return {
-            "action_line": dict(sorted({**{k: v for k, v in lines.items()}, **parents}.items(),
-                                       key=lambda kv: _line_order(kv[0]))),
-            "kind": dict(Counter(self.kinds[vids]).most_common()),
-            "role": dict(Counter(self.roles[vids]).most_common()),
-            "year": dict(sorted(years.items())),
+            "action_line": dict(sorted(lines.items(), key=lambda kv: _line_order(kv[0]))),
+            "kind": dict(Counter(self.kinds[vids].tolist()).most_common()),
+            "role": dict(Counter(self.roles[vids].tolist()).most_common()),
+            "year": {str(y): n for y, n in sorted(years.items())},
         }
 
 

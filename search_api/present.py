@@ -27,10 +27,21 @@ def snippet(text: str, terms: list[str], max_chars: int = 320) -> str:
     if len(out) > max_chars:
         out = out[:max_chars].rsplit(" ", 1)[0] + " …"
     prefix = "… " if best > 0 else ""
-    escaped = html.escape(prefix + out, quote=True)
-    if pat:
-        escaped = pat.sub(lambda m: f"<mark>{m.group(0)}</mark>", escaped)
-    return escaped
+    return mark(prefix + out, pat)
+
+
+def mark(text: str, pat: re.Pattern | None) -> str:
+    """HTML-escape `text`, wrapping the matches of `pat` in <mark>. Matches are found in the raw text and
+    each piece is escaped on its own, so a mark can never fall inside an entity or a tag."""
+    if pat is None:
+        return html.escape(text, quote=True)
+    out, pos = [], 0
+    for m in pat.finditer(text):
+        out.append(html.escape(text[pos:m.start()], quote=True))
+        out.append(f"<mark>{html.escape(m.group(0), quote=True)}</mark>")
+        pos = m.end()
+    out.append(html.escape(text[pos:], quote=True))
+    return "".join(out)
 
 
 def passage_cards(engine, hits, query: str) -> list[dict]:

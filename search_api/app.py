@@ -1,0 +1,139 @@
+"""FastAPI application factory: the lifespan loads the index and the model once; routers are thin."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+
+from indexer.settings import Settings, get_settings
+
+from . import errors, service
+from .engine import Engine
+
+log = logging.getLogger(__name__)
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+
+
+def load_engine(settings: Settings) -> Engine:
+    import faiss
+
+    from indexer.embed import Embedder
+    from indexer.index import load_index
+
+    faiss.omp_set_num_threads(settings.threads)
+    loaded = load_index(settings.index_dir, expected_model=settings.model_name)
+    embedder = Embedder(settings.model_dir, dtype=settings.embed_dtype, batch_size=settings.embed_batch_size,
+                        threads=settings.threads, max_seq_length=settings.max_seq_length)
+    if embedder.dim != loaded.manifest["model"]["dim"]:
+        raise RuntimeError("the configured model's dimension differs from the index's")
+    return Engine(loaded, embedder)
+
+
+def get_engine(request: Request) -> Engine:
+    engine = getattr(request.app.state, "engine", None)
+    if engine is None:
+        raise errors.Unavailable("the index is not loaded")
+    return engine
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def server_timing(response: Response, timing_ms: dict[str, float]) -> None:
+    response.headers["Server-Timing"] = ", ".join(f"{k};dur={v:.2f}" for k, v in timing_ms.items())
+
+
+router = APIRouter()
+
+
+@router.get("/search", summary="Hybrid search over passages, with filters and facets")
+def search(
+    engine: EngineDep, response: Response,
+    q: Annotated[str, Query(max_length=service.MAX_QUERY_CHARS, description="the query")] = "",
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+    offset: Annotated[int, Query(ge=0, le=1000)] = 0,
+    action_line: Annotated[list[str] | None, Query(description="C1..C11, C7 or a sub-line such as C7.e-health")] = None,
+    kind: Annotated[list[str] | None, Query()] = None,
+    role: Annotated[list[str] | None, Query()] = None,
+    year_from: Annotated[int | None, Query(ge=1990, le=2100)] = None,
+    year_to: Annotated[int | None, Query(ge=1990, le=2100)] = None,
+    country: Annotated[list[str] | None, Query(max_length=100)] = None,
+    stakeholder: Annotated[list[str] | None, Query(max_length=100)] = None,
+    mode: Literal["hybrid", "dense", "bm25"] = "hybrid",
+    group_by: Literal["none", "document"] = "none",
+):
+    """Passages matching the query, each with its document, tags and a highlighted snippet; facet counts
+    over the whole match set; the query actually run; timing per stage."""
+    f = service.make_filters(action_line, kind, role, year_from, year_to, country, stakeholder)
+    out = service.search(engine, q, k=k, offset=offset, filters=f, mode=mode,
+                         group_by=None if group_by == "none" else group_by)
+    server_timing(response, out["timing_ms"])
+    return out
+
+
+@router.get("/documents/{doc_id:path}", summary="One document with its text, sections and passages")
+def document(doc_id: str, engine: EngineDep):
+    """The full document: metadata, text, sections (heading, page, speaker, span) and passage list."""
+    return service.document(engine, doc_id)
+
+
+@router.get("/passages/{passage_id:path}", summary="One passage with its neighbours")
+def passage(passage_id: str, engine: EngineDep, context: Annotated[int, Query(ge=0, le=5)] = 1):
+    """A passage card plus the passages just before and after it in its document."""
+    return service.passage(engine, passage_id, context)
+
+
+@router.get("/related", summary="Related initiatives, IGF discussions and report recommendations")
+def related(engine: EngineDep, document_id: str | None = None,
+            text: Annotated[str | None, Query(max_length=service.MAX_QUERY_CHARS)] = None,
+            k: Annotated[int, Query(ge=1, le=20)] = 5):
+    """For a document or a text: who else works on this, with the reason (shared action lines, similarity)."""
+    return service.related(engine, document_id=document_id, text=text, k=k)
+
+
+@router.get("/action-lines", summary="The WSIS action lines with passage counts per role")
+def action_lines(engine: EngineDep):
+    """C1-C11 and the C7 sub-lines: description, facilitators, and how much material each has, by role."""
+    return {"action_lines": service.action_lines(engine)}
+
+
+@router.get("/health", summary="Liveness and the loaded index")
+def health(request: Request):
+    """`ok` with the build id of the loaded index, or 503 when no index is loaded."""
+    engine = getattr(request.app.state, "engine", None)
+    if engine is None:
+        raise errors.Unavailable("the index is not loaded")
+    return {"status": "ok", "build_id": engine.index.manifest.get("build_id"), "passages": engine.n}
+
+
+@router.get("/stats", summary="Index statistics from the manifest")
+def stats(engine: EngineDep):
+    """Model, chunker, tagger, counts and build of the loaded index."""
+    return service.stats(engine)
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """Build the app. `engine` may be given (tests share one); otherwise the lifespan loads it once."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.engine = engine if engine is not None else load_engine(settings)
+        yield
+        app.state.engine = None
+
+    app = FastAPI(title="WSIS knowledge search", version="0.1.0", lifespan=lifespan,
+                  description="Search the WSIS record: facilitators' reports, IGF transcripts and stocktaking "
+                              "initiatives, tagged with action lines C1-C11, roles and SDGs.")
+    app.state.settings = settings
+    errors.install(app)
+    app.include_router(router)
+    if (WEB_DIR / "index.html").exists():
+        from fastapi.staticfiles import StaticFiles
+
+        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    return app

@@ -1,0 +1,201 @@
+"""The domain layer of the API: plain functions over an Engine, usable without HTTP."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+
+import numpy as np
+
+from indexer.actionlines import ACTION_LINES, BY_CODE, FILTER_CODES, normalise_filter
+from indexer.models import KINDS
+from indexer.tag import ROLES, descriptions
+
+from .engine import Engine, Filters
+from .errors import BadRequest, NotFound
+from .present import passage_cards
+
+MAX_QUERY_CHARS = 1000
+_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_query(q: str | None) -> str:
+    q = _CTRL.sub(" ", q or "")
+    q = re.sub(r"\s+", " ", q).strip()
+    if not q:
+        raise BadRequest("the query is empty", {"field": "q"})
+    if len(q) > MAX_QUERY_CHARS:
+        raise BadRequest(f"the query is longer than {MAX_QUERY_CHARS} characters", {"field": "q"})
+    return q
+
+
+def make_filters(action_line=None, kind=None, role=None, year_from=None, year_to=None, country=None,
+                 stakeholder=None) -> Filters:
+    lines = []
+    for v in action_line or []:
+        for part in str(v).split(","):
+            if not part.strip():
+                continue
+            code = normalise_filter(part)
+            if code is None:
+                raise BadRequest(f"unknown action line {part.strip()!r}",
+                                 {"field": "action_line", "allowed": sorted(FILTER_CODES)})
+            lines.append(code)
+    for v in kind or []:
+        if v not in KINDS:
+            raise BadRequest(f"unknown kind {v!r}", {"field": "kind", "allowed": list(KINDS)})
+    for v in role or []:
+        if v not in ROLES:
+            raise BadRequest(f"unknown role {v!r}", {"field": "role", "allowed": list(ROLES)})
+    if year_from is not None and year_to is not None and year_from > year_to:
+        raise BadRequest("year_from is after year_to", {"field": "year_from"})
+    return Filters(action_lines=tuple(dict.fromkeys(lines)), kinds=tuple(kind or ()), roles=tuple(role or ()),
+                   year_from=year_from, year_to=year_to,
+                   countries=tuple(c.strip() for c in country or () if c.strip()),
+                   stakeholders=tuple(s.strip() for s in stakeholder or () if s.strip()))
+
+
+def search(engine: Engine, q: str, *, k: int = 10, offset: int = 0, filters: Filters = Filters(),
+           mode: str = "hybrid", group_by: str | None = None) -> dict:
+    t0 = time.perf_counter()
+    q = clean_query(q)
+    res = engine.search(q, k=k, offset=offset, filters=filters, mode=mode, group_by=group_by)
+    t = time.perf_counter()
+    cards = passage_cards(engine, res.hits, q)
+    timings = dict(res.timings)
+    timings["present"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+    return {
+        "query": q, "query_run": {"text": q, "mode": mode, "filters": filters.as_dict(), "group_by": group_by},
+        "total": res.total, "k": k, "offset": offset, "results": cards, "facets": res.facets,
+        "timing_ms": {name: round(v * 1000, 3) for name, v in timings.items()},
+    }
+
+
+def document(engine: Engine, doc_id: str) -> dict:
+    d = engine.index.store.document(doc_id, with_text=True)
+    if d is None:
+        raise NotFound(f"no document with id {doc_id!r}")
+    passages = engine.index.store.doc_passages(doc_id)
+    d["passages"] = [{"passage_id": p.id, "ordinal": p.ordinal, "heading": p.heading, "page": p.page,
+                      "speaker": p.speaker, "start": p.start, "end": p.end, "role": p.role,
+                      "action_lines": p.action_lines} for p in passages]
+    d.pop("content_hash", None)
+    return d
+
+
+def passage(engine: Engine, passage_id: str, context: int = 1) -> dict:
+    p = engine.index.store.passage_by_id(passage_id)
+    if p is None:
+        raise NotFound(f"no passage with id {passage_id!r}")
+    siblings = engine.index.store.doc_passages(p.doc_id)
+    card = passage_cards(engine, [_hit(p.vid)], "")[0]
+    card["snippet"] = ""
+    before = [s for s in siblings if p.ordinal - context <= s.ordinal < p.ordinal]
+    after = [s for s in siblings if p.ordinal < s.ordinal <= p.ordinal + context]
+    brief = lambda s: {"passage_id": s.id, "ordinal": s.ordinal, "text": s.text, "heading": s.heading,
+                       "page": s.page, "speaker": s.speaker}
+    card["previous"] = [brief(s) for s in before]
+    card["next"] = [brief(s) for s in after]
+    card["ordinal"] = p.ordinal
+    card["passages_in_document"] = len(siblings)
+    return card
+
+
+def _hit(vid: int):
+    from .engine import Hit
+
+    return Hit(vid=vid, score=1.0)
+
+
+def related(engine: Engine, *, document_id: str | None = None, text: str | None = None, k: int = 5) -> dict:
+    """Stocktaking initiatives, IGF discussions and report recommendations close to a document or a text,
+    each with why it is related (shared action lines, similarity)."""
+    if bool(document_id) == bool(text):
+        raise BadRequest("give exactly one of document_id or text")
+    if document_id:
+        doc = engine.index.store.document(document_id)
+        if doc is None:
+            raise NotFound(f"no document with id {document_id!r}")
+        vids = [p.vid for p in engine.index.store.doc_passages(document_id)]
+        vec = np.asarray(engine.embeddings[vids]).mean(axis=0)
+        lines = set()
+        for v in vids:
+            lines |= _lines_of(engine, v)
+        exclude = document_id
+        query_text = doc["title"]
+    else:
+        query_text = clean_query(text)
+        vec = engine.embedder.encode_query(query_text)
+        exclude = None
+        lines = set()
+        if engine.tagger is not None:
+            tags = engine.tagger.tag(query_text, "", "", [], engine.tagger.scores(vec.reshape(1, -1))[0])
+            lines = {t["line"] for t in tags["action_lines"]}
+    vec = vec / max(float(np.linalg.norm(vec)), 1e-12)
+    groups = {
+        "initiatives": Filters(kinds=("stocktaking_entry",)),
+        "discussions": Filters(kinds=("igf_transcript",)),
+        "recommendations": Filters(kinds=("action_line_report",), roles=("recommendation",)),
+    }
+    out: dict = {"query": {"document_id": document_id, "text": query_text, "action_lines": sorted(lines)}}
+    for name, f in groups.items():
+        ids, scores = engine.dense(vec.astype(np.float32), 200, engine.mask(f))
+        items, seen = [], set()
+        for vid, s in zip(ids.tolist(), scores.tolist()):
+            d = engine.doc_ids[vid]
+            if d == exclude or d in seen:
+                continue
+            seen.add(d)
+            shared = sorted(lines & _lines_of(engine, vid))
+            items.append((vid, s, shared))
+            if len(items) >= k:
+                break
+        cards = passage_cards(engine, [_hit(v) for v, _, _ in items], query_text)
+        for c, (_, s, shared) in zip(cards, items):
+            c["score"] = round(float(s), 4)
+            why = [f"similarity {s:.2f}"]
+            if shared:
+                why.insert(0, "shares action line" + ("s " if len(shared) > 1 else " ") + ", ".join(shared))
+            c["why"] = {"similarity": round(float(s), 4), "shared_action_lines": shared, "text": "; ".join(why)}
+        out[name] = cards
+    return out
+
+
+def _lines_of(engine: Engine, vid: int) -> set[str]:
+    from .engine import LINE_BITS
+
+    m = int(engine.line_masks[vid])
+    return {c for c, b in LINE_BITS.items() if m & b}
+
+
+def action_lines(engine: Engine) -> list[dict]:
+    from .engine import LINE_BITS
+
+    desc = descriptions()
+    counts: dict[str, Counter] = {a.code: Counter() for a in ACTION_LINES}
+    for code, bit in LINE_BITS.items():
+        sel = (engine.line_masks & bit) != 0
+        counts[code] = Counter(engine.roles[sel].tolist())
+        counts[code]["_docs"] = len(set(engine.doc_ids[sel].tolist()))
+    out = []
+    for a in ACTION_LINES:
+        c = counts[a.code]
+        out.append({"code": a.code, "parent": a.parent, "name": a.name, "description": desc[a.code],
+                    "facilitators": list(a.facilitators), "passages": sum(v for k, v in c.items() if k != "_docs"),
+                    "documents": c["_docs"], "by_role": {r: c.get(r, 0) for r in ROLES}})
+    return out
+
+
+def stats(engine: Engine) -> dict:
+    m = engine.index.manifest
+    return {"build_id": m.get("build_id"), "built_at": m.get("built_at"), "model": m.get("model"),
+            "counts": m.get("counts"), "chunker": m.get("chunker"), "tagger": m.get("tagger"),
+            "vector_index": m.get("vector_index"), "corpus_hash": m.get("corpus_hash"),
+            "package_version": m.get("package_version"),
+            "kinds": dict(Counter(engine.kinds.tolist())), "roles": dict(Counter(engine.roles.tolist()))}
+
+
+__all__ = ["search", "document", "passage", "related", "action_lines", "stats", "make_filters", "clean_query",
+           "BY_CODE"]
