@@ -141,6 +141,43 @@ def cmd_search(args) -> int:
     return 0
 
 
+def cmd_ask(args) -> int:
+    from search_api.answer import AnswerSettings, Conversations, answer_json
+    from search_api.errors import ApiError
+    from search_api.service import clean_query, make_filters
+
+    s = _settings()
+    try:
+        q = clean_query(args.question)
+        f = make_filters(args.action_line, args.kind, args.role, args.year_from, args.year_to)
+    except ApiError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    engine = _open_engine(args.index)
+    convs = Conversations()
+    out = answer_json(engine, q, f, convs.get_or_create(None), convs, AnswerSettings(abstain_below=s.ask_abstain_below))
+    if args.json:
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+        return 0
+    numbers: dict[str, int] = {}
+    for sent in out["answer"]:
+        refs = []
+        for pid in sent["citations"]:
+            numbers.setdefault(pid, len(numbers) + 1)
+            refs.append(f"[{numbers[pid]}]")
+        print(sent["text"] + (" " + "".join(refs) if refs else ""))
+    if out["abstained"] and out["answer"] and out["answer"][0].get("nearest_action_lines"):
+        print("Nearest action lines: " + ", ".join(out["answer"][0]["nearest_action_lines"]))
+    if numbers:
+        print()
+        cards = {c["passage_id"]: c for c in out["passages"]}
+        for pid, n in numbers.items():
+            c = cards.get(pid, {})
+            where = f", page {c['page']}" if c.get("page") else (f", {c['speaker']}" if c.get("speaker") else "")
+            print(f"[{n}] {c.get('title', pid)} ({c.get('kind', '')}, {c.get('year') or 'n.d.'}{where}) {pid}")
+    return 0
+
+
 def cmd_stats(args) -> int:
     from .index import IndexError_, read_manifest
 
@@ -291,6 +328,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--year-to", type=int)
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_search)
+
+    a = sub.add_parser("ask", help="answer a question from the index, with numbered citations",
+                       description="Extractive answer: sentences from the best passages, each cited.")
+    a.add_argument("question")
+    a.add_argument("--index", metavar="DIR", help="index path (default: var/index or WSIS_INDEX_DIR)")
+    a.add_argument("--action-line", action="append", metavar="CODE", help="filter, e.g. C5 or C7.e-health")
+    a.add_argument("--kind", action="append", help="filter by document kind")
+    a.add_argument("--role", action="append", help="filter by role")
+    a.add_argument("--year-from", type=int)
+    a.add_argument("--year-to", type=int)
+    a.add_argument("--json", action="store_true", help="print the answer as JSON")
+    a.set_defaults(func=cmd_ask)
 
     t = sub.add_parser("tag", help="tag JSON lines {id, text} with action lines, role and SDGs",
                        description="Read JSON lines {\"id\":..., \"text\":...} (optional \"heading\", \"kind\", "

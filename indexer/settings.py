@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     # A source file larger than this is refused (reported, not read).
     max_file_bytes: int = 30_000_000
     keep_builds: int = 2
+    # Question answering: abstain when no retrieved passage reaches this cosine to the question
+    # (calibrated with scripts/calibrate_abstention.py); bounds on server-side conversations.
+    ask_abstain_below: float = 0.40
+    ask_max_conversations: int = 1000
+    ask_conversation_ttl_s: float = 3600.0
 
 
 @lru_cache(maxsize=1)

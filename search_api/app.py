@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from indexer.settings import Settings, get_settings
 
@@ -116,6 +117,68 @@ def stats(engine: EngineDep):
     return service.stats(engine)
 
 
+class AskFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action_line: list[str] = Field(default_factory=list, max_length=20)
+    kind: list[str] = Field(default_factory=list, max_length=10)
+    role: list[str] = Field(default_factory=list, max_length=10)
+    year_from: int | None = Field(default=None, ge=1990, le=2100)
+    year_to: int | None = Field(default=None, ge=1990, le=2100)
+    country: list[str] = Field(default_factory=list, max_length=20)
+    stakeholder: list[str] = Field(default_factory=list, max_length=20)
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(min_length=1, max_length=service.MAX_QUERY_CHARS)
+    conversation_id: str | None = Field(default=None, max_length=64)
+    filters: AskFilters = Field(default_factory=AskFilters)
+
+
+def _ask_args(request: Request, body: AskRequest):
+    from .answer import AnswerSettings
+
+    engine = get_engine(request)
+    question = service.clean_query(body.question)
+    f = body.filters
+    filters = service.make_filters(f.action_line, f.kind, f.role, f.year_from, f.year_to, f.country, f.stakeholder)
+    conv = request.app.state.conversations.get_or_create(body.conversation_id)
+    cfg = AnswerSettings(abstain_below=request.app.state.settings.ask_abstain_below)
+    return engine, question, filters, conv, request.app.state.conversations, cfg
+
+
+@router.post("/ask", summary="Answer a question from the indexed documents, with citations")
+def ask(body: AskRequest, request: Request):
+    """An extractive answer: 2-5 sentences, each a verbatim span of the passage it cites; abstains when the
+    evidence is weak. Follow-ups (same conversation_id) inherit the previous topic and filters."""
+    from .answer import answer_json
+
+    return answer_json(*_ask_args(request, body))
+
+
+@router.post("/ask/stream", summary="The same answer as server-sent events")
+def ask_stream(body: AskRequest, request: Request):
+    """Events: `meta`, `passages` (cards), one `sentence` per answer sentence, `related`, `done`."""
+    import json as _json
+
+    from fastapi.responses import StreamingResponse
+
+    from .answer import answer
+
+    args = _ask_args(request, body)  # validation errors surface before the stream starts
+
+    def events():
+        try:
+            for name, data in answer(*args):
+                yield f"event: {name}\ndata: {_json.dumps(data, ensure_ascii=False)}\n\n"
+        except Exception:  # the stream has started: report in-band, in the error shape
+            log.exception("error while streaming an answer")
+            yield f"event: error\ndata: {_json.dumps(errors.error_body(500, 'internal_error', 'internal error'))}\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     """Build the app. `engine` may be given (tests share one); otherwise the lifespan loads it once."""
     settings = settings or get_settings()
@@ -130,6 +193,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                   description="Search the WSIS record: facilitators' reports, IGF transcripts and stocktaking "
                               "initiatives, tagged with action lines C1-C11, roles and SDGs.")
     app.state.settings = settings
+    from .answer import Conversations
+
+    app.state.conversations = Conversations(max_count=settings.ask_max_conversations,
+                                            max_age_s=settings.ask_conversation_ttl_s)
     errors.install(app)
     app.include_router(router)
     if (WEB_DIR / "index.html").exists():

@@ -246,3 +246,27 @@ def fuse(dense_ids, dense_scores, bm_ids, bm_scores, mode: str = "hybrid", k: in
             h.bm25_rank, h.bm25_score = r, s
             h.score += 1.0 / (k + r) if mode == "hybrid" else s
     return sorted(hits.values(), key=lambda h: (-h.score, h.vid))
+
+
+def fuse_lists(dense_ids, dense_scores, bm_ids, bm_scores, method: str = "rrf", k: int = RRF_K,
+               weight: float = 0.5) -> list[tuple[int, float]]:
+    """Fuse two ranked lists of ids (best first). `rrf`: sum of 1 / (k + rank). `convex`: weight * dense +
+    (1 - weight) * bm25 after min-max normalising each list's scores (missing = 0)."""
+    scores: dict[int, float] = {}
+    if method == "rrf":
+        for r, i in enumerate(np.asarray(dense_ids).tolist(), start=1):
+            scores[i] = scores.get(i, 0.0) + 1.0 / (k + r)
+        for r, i in enumerate(np.asarray(bm_ids).tolist(), start=1):
+            scores[i] = scores.get(i, 0.0) + 1.0 / (k + r)
+    elif method == "convex":
+        for ids, sc, w in ((dense_ids, dense_scores, weight), (bm_ids, bm_scores, 1.0 - weight)):
+            sc = np.asarray(sc, dtype=np.float64)
+            if len(sc) == 0:
+                continue
+            lo, hi = float(sc.min()), float(sc.max())
+            norm = (sc - lo) / (hi - lo) if hi > lo else np.ones_like(sc)
+            for i, s in zip(np.asarray(ids).tolist(), norm.tolist()):
+                scores[i] = scores.get(i, 0.0) + w * s
+    else:
+        raise ValueError(f"unknown fusion {method!r}")
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
