@@ -97,7 +97,7 @@ def _open_engine(index_arg):
     except IndexError_ as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2)
-    return Engine(loaded, _embedder(s))
+    return Engine(loaded, _embedder(s), fusion=s.fusion, fusion_weight=s.fusion_weight)
 
 
 def cmd_search(args) -> int:
@@ -268,8 +268,101 @@ def cmd_eval(args) -> int:
         if args.json:
             eval_tagging.save(r, Path(args.json))
         return 0
+    if args.what == "retrieval":
+        return eval_retrieval(args, s)
     print(f"error: unknown evaluation {args.what!r}", file=sys.stderr)
     return 2
+
+
+def eval_retrieval(args, s) -> int:
+    from search_api import evaluation as ev
+
+    fusion = {"method": args.fusion or s.fusion, "weight": s.fusion_weight if args.weight is None else args.weight}
+    embedder = _embedder(s)
+    _set_threads(s.threads)
+    cache = s.cache_dir / "eval"
+    results: dict = {}
+    per_query: dict = {}
+    todo = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    if args.beir_corpus:
+        if not (args.queries and args.qrels):
+            print("error: --corpus-file needs --queries and --qrels", file=sys.stderr)
+            return 2
+        todo = [args.name]
+    external = Path(args.external)
+    for name in todo:
+        t = __import__("time").perf_counter()
+        if args.beir_corpus:
+            ds = ev.load_beir(Path(args.beir_corpus).parent, name=name, corpus=Path(args.beir_corpus),
+                              queries=Path(args.queries), qrels=Path(args.qrels), gain=args.gain)
+            runs = ev.run_collection(ds, embedder, cache, fusion=fusion)
+            recall_k = 100
+        elif name == "wsis":
+            ds = ev.wsis_dataset(Path(args.wsis_eval))
+            engine = _wsis_engine(args, s, embedder)
+            if engine is None:
+                return 2
+            runs = ev.run_wsis(ds, engine, fusion=fusion)
+            recall_k = 10
+        else:
+            folder = external / name
+            if not (folder / "corpus.jsonl").exists():
+                print(f"skip {name}: {folder} not found", file=sys.stderr)
+                continue
+            ds = ev.load_beir(folder, gain=args.gain)
+            runs = ev.run_collection(ds, embedder, cache, fusion=fusion)
+            recall_k = 100
+        results[name] = {}
+        per_query[name] = {}
+        for system, run in runs.items():
+            agg, pq = ev.score_run(run, ds, recall_k=recall_k)
+            results[name][system] = agg
+            per_query[name][system] = pq
+        print(f"{name}: {len(ds.queries)} queries, {__import__('time').perf_counter() - t:.0f} s")
+    print(f"\n{'dataset':10s} {'system':7s} {'nDCG@10':>8s} {'R@100':>7s} {'R@10':>7s} {'MRR@10':>7s}")
+    for name, systems in results.items():
+        for system, m in systems.items():
+            r10 = m.get("recall@10")
+            print(f"{name:10s} {system:7s} {m['ndcg@10']:8.4f} {m.get('recall@100', float('nan')):7.4f} "
+                  f"{r10 if r10 is not None else float('nan'):7.4f} {m['mrr@10']:7.4f}")
+    print(f"(hybrid fusion: {fusion})\n")
+    lines = ev.compare(results)
+    for line in lines:
+        print(line)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=2))
+        pq_path = Path(args.per_query or str(Path(args.json).with_suffix("")) + ".per_query.json")
+        pq_path.write_text(json.dumps(per_query))
+        print(f"written {args.json} and {pq_path}")
+    return 1 if any(line.startswith("[FAIL]") for line in lines) and args.strict else 0
+
+
+def _wsis_engine(args, s, embedder):
+    """The engine over an index of ../shared/corpus_sources, built (with the embedding cache) if absent."""
+    from search_api.engine import Engine
+
+    from .build import build_index
+    from .chunk import ChunkSettings
+    from .embed import EmbeddingCache
+    from .index import IndexError_, load_index
+
+    index = Path(args.wsis_index)
+    corpus = Path(args.corpus)
+    try:
+        loaded = load_index(index, expected_model=s.model_name)
+        if [str(corpus.resolve())] != [str(Path(x).resolve()) for x in loaded.manifest["sources"]]:
+            raise IndexError_("index is not over the real corpus")
+    except IndexError_:
+        if not corpus.is_dir():
+            print(f"error: {corpus} not found (needed for the WSIS set)", file=sys.stderr)
+            return None
+        print(f"building the WSIS evaluation index at {index} ...", file=sys.stderr)
+        cache = EmbeddingCache(s.cache_dir / "embeddings.sqlite", f"{s.model_name}|{embedder.dtype}|{s.max_seq_length}")
+        build_index([corpus], index, embedder=embedder, chunk=ChunkSettings(s.chunk_target_words, s.chunk_min_words,
+                    s.chunk_max_words), max_file_bytes=s.max_file_bytes, model_name=s.model_name, cache=cache)
+        loaded = load_index(index, expected_model=s.model_name)
+    return Engine(loaded, embedder, fusion=s.fusion, fusion_weight=s.fusion_weight)
 
 
 def cmd_serve(args) -> int:
@@ -350,9 +443,29 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_tag)
 
     ev = sub.add_parser("eval", help="evaluations (tagging)", description="Run an evaluation and print its figures.")
-    ev.add_argument("what", choices=("tagging",), help="what to evaluate")
-    ev.add_argument("--corpus", default=str(Path(__file__).resolve().parents[2] / "shared" / "corpus_sources"),
+    shared = Path(__file__).resolve().parents[2] / "shared"
+    ev.add_argument("what", choices=("tagging", "retrieval"), help="what to evaluate")
+    ev.add_argument("--corpus", default=str(shared / "corpus_sources"),
                     help="the real corpus folder (default: ../shared/corpus_sources)")
+    ev.add_argument("--datasets", default="scifact,cisi,cranfield,wsis",
+                    help="retrieval: comma-separated sets (default scifact,cisi,cranfield,wsis)")
+    ev.add_argument("--external", default=str(shared / "eval" / "external"),
+                    help="retrieval: folder of BEIR-layout sets (default ../shared/eval/external)")
+    ev.add_argument("--wsis-eval", default=str(shared / "eval" / "wsis"),
+                    help="retrieval: the WSIS queries and qrels (default ../shared/eval/wsis)")
+    ev.add_argument("--wsis-index", default="var/eval/wsis-index",
+                    help="retrieval: index over --corpus for the WSIS set, built if absent (default var/eval/wsis-index)")
+    ev.add_argument("--corpus-file", dest="beir_corpus", metavar="JSONL",
+                    help="retrieval: evaluate any BEIR-layout set: its corpus.jsonl (with --queries, --qrels)")
+    ev.add_argument("--queries", metavar="FILE", help="retrieval: queries.jsonl of --corpus-file")
+    ev.add_argument("--qrels", metavar="FILE", help="retrieval: qrels TSV of --corpus-file")
+    ev.add_argument("--name", default="custom", help="retrieval: name of the --corpus-file set")
+    ev.add_argument("--gain", choices=("exponential", "linear"), default="exponential",
+                    help="retrieval: nDCG gain for external sets (default exponential; WSIS uses linear)")
+    ev.add_argument("--fusion", choices=("convex", "rrf"), help="retrieval: hybrid fusion (default: the setting)")
+    ev.add_argument("--weight", type=float, help="retrieval: dense weight of convex fusion (default: the setting)")
+    ev.add_argument("--per-query", metavar="FILE", help="retrieval: per-query scores file (default beside --json)")
+    ev.add_argument("--strict", action="store_true", help="retrieval: exit 1 when a figure is [FAIL]")
     ev.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     ev.add_argument("--seed", type=int, default=0, help="fold shuffling seed (default 0)")
     ev.add_argument("--json", metavar="FILE", help="also write the figures as JSON")

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     # A source file larger than this is refused (reported, not read).
     max_file_bytes: int = 30_000_000
     keep_builds: int = 2
+    # Hybrid fusion of dense and BM25 candidates: "convex" (weight on dense after min-max normalising
+    # each list; 0.5 chosen on SciFact's train queries) or "rrf" (k = 60).
+    fusion: str = "convex"
+    fusion_weight: float = 0.5
     # Question answering: abstain when no retrieved passage reaches this cosine to the question
     # (calibrated with scripts/calibrate_abstention.py); bounds on server-side conversations.
     ask_abstain_below: float = 0.40

@@ -113,14 +113,15 @@ def resolve(question: str, filters: Filters, conv: Conversation) -> tuple[str, F
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """Sentence spans (start, end) in `text`, whitespace trimmed, so text[start:end] is verbatim."""
     spans = []
-    for m in _SENT.finditer(text):
-        s, e = m.start(), m.end()
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if e > s:
-            spans.append((s, e))
+    for block in re.finditer(r"[^\n]+", text):  # never across a line (title line, paragraph break)
+        for m in _SENT.finditer(block.group(0)):
+            s, e = block.start() + m.start(), block.start() + m.end()
+            while s < e and text[s].isspace():
+                s += 1
+            while e > s and text[e - 1].isspace():
+                e -= 1
+            if e > s:
+                spans.append((s, e))
     return spans
 
 

@@ -31,7 +31,7 @@ def load_engine(settings: Settings) -> Engine:
                         threads=settings.threads, max_seq_length=settings.max_seq_length)
     if embedder.dim != loaded.manifest["model"]["dim"]:
         raise RuntimeError("the configured model's dimension differs from the index's")
-    return Engine(loaded, embedder)
+    return Engine(loaded, embedder, fusion=settings.fusion, fusion_weight=settings.fusion_weight)
 
 
 def get_engine(request: Request) -> Engine:

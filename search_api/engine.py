@@ -53,13 +53,17 @@ class SearchResult:
     facets: dict[str, dict[str, int]]
     timings: dict[str, float] = field(default_factory=dict)
     mode: str = "hybrid"
+    available: int = 0  # ranked hits that can be paged through (total may count more matches)
 
 
 class Engine:
     """Everything per-passage that filters need is turned into numpy columns once, at load time."""
 
-    def __init__(self, index, embedder, candidates: int = 200):
+    def __init__(self, index, embedder, candidates: int = 200, dense_floor: float = 0.30,
+                 fusion: str = "convex", fusion_weight: float = 0.5):
         self.index = index
+        self.dense_floor = dense_floor
+        self.fusion = {"method": fusion, "weight": fusion_weight}
         self.embedder = embedder
         self.candidates = candidates
         cols = index.store.columns()
@@ -171,13 +175,19 @@ class Engine:
             bm_ids, bm_scores, matched = self.bm25(query, depth, mask)
             timings["bm25"] = time.perf_counter() - t
         t = time.perf_counter()
-        hits = fuse(dense_ids, dense_scores, bm_ids, bm_scores, mode)
+        # The match set: passages holding a query term, plus dense candidates close enough to count as
+        # matches. Results, facets and totals are all over this one set.
+        close = dense_ids[dense_scores >= self.dense_floor] if len(dense_ids) else dense_ids
+        match_set = np.union1d(matched, close) if mode != "dense" else np.sort(close)
+        in_set = np.zeros(self.n, dtype=bool)
+        in_set[match_set] = True
+        hits = [h for h in fuse(dense_ids, dense_scores, bm_ids, bm_scores, mode, **self.fusion) if in_set[h.vid]]
         hits = self.collapse(hits, group_by)
-        match_set = np.union1d(matched, dense_ids) if mode != "dense" else dense_ids
         facets = self.facets(match_set)
         timings["fuse"] = time.perf_counter() - t
-        return SearchResult(query=query, hits=hits[offset:offset + k], total=len(hits) if group_by else
-                            max(len(match_set), len(hits)), facets=facets, timings=timings, mode=mode)
+        total = len(hits) if group_by else max(len(match_set), len(hits))
+        return SearchResult(query=query, hits=hits[offset:offset + k], total=total, facets=facets,
+                            timings=timings, mode=mode, available=len(hits))
 
     def collapse(self, hits: list[Hit], group_by: str | None, window: int = 300,
                  threshold: float = 0.985) -> list[Hit]:
@@ -218,7 +228,13 @@ class Engine:
         if c7:
             lines["C7"] = c7
         years = Counter(self.years[vids][self.years[vids] >= 0].tolist())
+        by_year_kind: dict[str, dict[str, int]] = {}
+        for y, k in zip(self.years[vids].tolist(), self.kinds[vids].tolist()):
+            if y >= 0:
+                row = by_year_kind.setdefault(str(y), {})
+                row[k] = row.get(k, 0) + 1
         return {
+            "year_kind": dict(sorted(by_year_kind.items())),
             "action_line": dict(sorted(lines.items(), key=lambda kv: _line_order(kv[0]))),
             "kind": dict(Counter(self.kinds[vids].tolist()).most_common()),
             "role": dict(Counter(self.roles[vids].tolist()).most_common()),
@@ -232,19 +248,25 @@ def _line_order(code: str) -> tuple[int, int]:
     return (num, CODES.index(code) + 1 if code in CODES else 0)
 
 
-def fuse(dense_ids, dense_scores, bm_ids, bm_scores, mode: str = "hybrid", k: int = RRF_K) -> list[Hit]:
-    """Reciprocal rank fusion: score = sum over systems of 1 / (k + rank), ranks from 1."""
+def fuse(dense_ids, dense_scores, bm_ids, bm_scores, mode: str = "hybrid", method: str = "convex",
+         weight: float = 0.5, k: int = RRF_K) -> list[Hit]:
+    """Hits with both systems' ranks and scores; hybrid order from fuse_lists, single modes by their score."""
     hits: dict[int, Hit] = {}
     if mode in ("hybrid", "dense"):
-        for r, (i, s) in enumerate(zip(dense_ids.tolist(), dense_scores.tolist()), start=1):
+        for r, (i, s) in enumerate(zip(np.asarray(dense_ids).tolist(), np.asarray(dense_scores).tolist()), start=1):
             h = hits.setdefault(i, Hit(vid=i, score=0.0))
             h.dense_rank, h.dense_score = r, s
-            h.score += 1.0 / (k + r) if mode == "hybrid" else s
+            if mode == "dense":
+                h.score = s
     if mode in ("hybrid", "bm25"):
-        for r, (i, s) in enumerate(zip(bm_ids.tolist(), bm_scores.tolist()), start=1):
+        for r, (i, s) in enumerate(zip(np.asarray(bm_ids).tolist(), np.asarray(bm_scores).tolist()), start=1):
             h = hits.setdefault(i, Hit(vid=i, score=0.0))
             h.bm25_rank, h.bm25_score = r, s
-            h.score += 1.0 / (k + r) if mode == "hybrid" else s
+            if mode == "bm25":
+                h.score = s
+    if mode == "hybrid":
+        for i, s in fuse_lists(dense_ids, dense_scores, bm_ids, bm_scores, method=method, k=k, weight=weight):
+            hits[i].score = s
     return sorted(hits.values(), key=lambda h: (-h.score, h.vid))
 
 

@@ -68,7 +68,8 @@ def search(engine: Engine, q: str, *, k: int = 10, offset: int = 0, filters: Fil
     timings["total"] = time.perf_counter() - t0
     return {
         "query": q, "query_run": {"text": q, "mode": mode, "filters": filters.as_dict(), "group_by": group_by},
-        "total": res.total, "k": k, "offset": offset, "results": cards, "facets": res.facets,
+        "total": res.total, "available": res.available, "k": k, "offset": offset, "results": cards,
+        "facets": res.facets,
         "timing_ms": {name: round(v * 1000, 3) for name, v in timings.items()},
     }
 
