@@ -270,6 +270,19 @@ def cmd_eval(args) -> int:
         return 0
     if args.what == "retrieval":
         return eval_retrieval(args, s)
+    if args.what == "answers":
+        from search_api import eval_answers
+
+        embedder = _embedder(s)
+        engine = _wsis_engine(args, s, embedder)
+        if engine is None:
+            return 2
+        r = eval_answers.run(engine, Path(args.wsis_eval), s.ask_abstain_below)
+        eval_answers.print_report(r)
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(r, indent=2))
+        return 0
     print(f"error: unknown evaluation {args.what!r}", file=sys.stderr)
     return 2
 
@@ -444,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="evaluations (tagging)", description="Run an evaluation and print its figures.")
     shared = Path(__file__).resolve().parents[2] / "shared"
-    ev.add_argument("what", choices=("tagging", "retrieval"), help="what to evaluate")
+    ev.add_argument("what", choices=("tagging", "retrieval", "answers"), help="what to evaluate")
     ev.add_argument("--corpus", default=str(shared / "corpus_sources"),
                     help="the real corpus folder (default: ../shared/corpus_sources)")
     ev.add_argument("--datasets", default="scifact,cisi,cranfield,wsis",

@@ -40,8 +40,8 @@ class Settings(BaseSettings):
     fusion: str = "convex"
     fusion_weight: float = 0.5
     # Question answering: abstain when no retrieved passage reaches this cosine to the question
-    # (calibrated with scripts/calibrate_abstention.py); bounds on server-side conversations.
-    ask_abstain_below: float = 0.40
+    # (calibrated with `wsis eval answers`: midpoint between the lowest on-topic and highest off-topic evidence); bounds on server-side conversations.
+    ask_abstain_below: float = 0.435
     ask_max_conversations: int = 1000
     ask_conversation_ttl_s: float = 3600.0
 

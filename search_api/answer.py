@@ -143,7 +143,7 @@ def mmr(scores: np.ndarray, vecs: np.ndarray, k: int, lam: float = 0.7, floor: f
 
 @dataclass
 class AnswerSettings:
-    abstain_below: float = 0.40  # best dense cosine of the question to any retrieved passage
+    abstain_below: float = 0.435  # best dense cosine of the question to any retrieved passage
     passages: int = 6
     min_sentences: int = 2
     max_sentences: int = 5

@@ -94,6 +94,7 @@ def test_type_a_query_and_see_results(server, page):
 def test_facet_narrows_results_changes_url_and_back_works(server, page):
     page.goto(server + "/?q=training+teachers+digital+skills")
     page.wait_for_selector(".card")
+    page.wait_for_function("() => /^\\d+ matching/.test(document.querySelector('#status').textContent)")
     before = page.locator("#status").inner_text()
     page.check("#f-kind-stocktaking_entry")
     page.wait_for_url("**kind=stocktaking_entry**")
@@ -101,13 +102,15 @@ def test_facet_narrows_results_changes_url_and_back_works(server, page):
                            "!b.className.includes('role') ? b.textContent === 'Initiative' : true)")
     page.check("#f-action_line-C4")
     page.wait_for_url("**action_line=C4**")
-    page.wait_for_function(f"() => document.querySelector('#status').textContent !== {before!r}")
+    page.wait_for_function("before => { const t = document.querySelector('#status').textContent;"
+                           " return /^\\d+ matching/.test(t) && t !== before; }", arg=before)
     chips = page.locator(".card").first.locator(".chip").all_inner_texts()
     assert "C4" in chips
     narrowed = int(page.locator("#status").inner_text().split()[0])
     assert narrowed < int(before.split()[0])
     page.go_back()
     page.wait_for_function("() => !location.search.includes('action_line')")
+    page.wait_for_function("() => !document.querySelector('#f-action_line-C4').checked")
     assert page.is_checked("#f-kind-stocktaking_entry") and not page.is_checked("#f-action_line-C4")
 
 

@@ -103,6 +103,11 @@ async function runSearch(p) {
     renderFacets({action_line: {}, kind: {}, role: {}}, p);
     return;
   }
+  // reflect the URL in the filter boxes at once (back/forward), before the results arrive
+  for (const key of LIST_KEYS) {
+    const on = new Set(p.getAll(key));
+    document.querySelectorAll(`#facet-${key} input[type=checkbox]`).forEach((b) => { b.checked = on.has(b.value); });
+  }
   const page = Math.max(1, parseInt(p.get("page") || "1", 10) || 1);
   const params = new URLSearchParams();
   params.set("q", q);
