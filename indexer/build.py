@@ -65,7 +65,8 @@ def training_labels(doc: Document) -> str | None:
 
 
 def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: ChunkSettings, max_file_bytes: int,
-                keep_builds: int = 2, progress: bool = True, model_name: str = "", cache=None) -> BuildReport:
+                keep_builds: int = 2, progress: bool = True, model_name: str = "", cache=None,
+                hnsw_threshold: int = 20_000) -> BuildReport:
     """`cache` is an EmbeddingCache (or None to embed everything)."""
     from tqdm import tqdm
 
@@ -152,7 +153,7 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
                 insert_passage(con, vid, p, t, content_hash=hashes[vid])
         con.execute("VACUUM")
         con.close()
-        writer.write_vectors(vectors)
+        vector_info = writer.write_vectors(vectors, hnsw_threshold=hnsw_threshold)
         tagger.save(writer.dir / "tagger.npz")
         KeywordIndex.build(texts).save(writer.dir / "keyword")
         manifest = {
@@ -162,7 +163,7 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
                       "max_seq_length": embedder.model.max_seq_length, "normalized": True},
             "chunker": chunk.as_dict(),
             "keyword": BM25_PARAMS,
-            "vector_index": {"type": "IndexFlatIP", "metric": "inner_product"},
+            "vector_index": vector_info,
             "tagger": {"version": TAGGER_VERSION, "classifier_fitted": fitted, "labelled_passages": len(labelled)},
             "sources": [str(s) for s in sources],
             "corpus_hash": sha256("\n".join(sorted(f"{d.id}\t{d.content_hash}" for d in docs))),

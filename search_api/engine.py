@@ -4,7 +4,9 @@ applied inside candidate generation, near-duplicate collapsing and optional grou
 from __future__ import annotations
 
 import re
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +66,10 @@ class Engine:
         self.index = index
         self.dense_floor = dense_floor
         self.fusion = {"method": fusion, "weight": fusion_weight}
+        self.hnsw = index.manifest.get("vector_index", {}).get("type") == "IndexHNSWFlat"
+        self.exact_below = 20_000  # a filter leaving at most this many passages is scanned exactly
+        self._qcache: "OrderedDict[str, np.ndarray]" = OrderedDict()
+        self._qlock = threading.Lock()
         self.embedder = embedder
         self.candidates = candidates
         cols = index.store.columns()
@@ -91,6 +97,20 @@ class Engine:
 
         saved = Path(index.path) / "tagger.npz"
         self.tagger = Tagger.load(saved) if saved.exists() else None
+
+    def encode_query(self, query: str, cache_size: int = 2048) -> np.ndarray:
+        """Query vectors, kept in a small LRU cache (popular queries repeat)."""
+        with self._qlock:
+            v = self._qcache.get(query)
+            if v is not None:
+                self._qcache.move_to_end(query)
+                return v
+        v = self.embedder.encode_query(query)
+        with self._qlock:
+            self._qcache[query] = v
+            while len(self._qcache) > cache_size:
+                self._qcache.popitem(last=False)
+        return v
 
     # ---------------------------------------------------------------- filters
 
@@ -122,18 +142,27 @@ class Engine:
     # ---------------------------------------------------------------- retrieval
 
     def dense(self, qvec: np.ndarray, depth: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Top `depth` passages by cosine, inside the filter. A filter that leaves few passages is searched
+        exactly over those passages only; a wider one inside the vector index (IDSelectorBitmap)."""
         import faiss
 
+        q = qvec.reshape(1, -1).astype(np.float32)
         if mask is None:
-            scores, ids = self.index.vectors.search(qvec.reshape(1, -1).astype(np.float32), min(depth, self.n))
+            scores, ids = self.index.vectors.search(q, min(depth, self.n))
         else:
             allowed = np.flatnonzero(mask)
             if len(allowed) == 0:
                 return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-            sel = faiss.IDSelectorBatch(allowed.astype(np.int64))
-            params = faiss.SearchParameters(sel=sel)
-            scores, ids = self.index.vectors.search(qvec.reshape(1, -1).astype(np.float32),
-                                                    min(depth, len(allowed)), params=params)
+            if len(allowed) <= self.exact_below or not self.hnsw:
+                if len(allowed) <= self.exact_below:
+                    sims = np.asarray(self.embeddings[allowed]) @ q[0]
+                    top = np.argsort(-sims, kind="stable")[:depth]
+                    return allowed[top].astype(np.int64), sims[top].astype(np.float32)
+            bitmap = np.packbits(mask.astype(np.uint8), bitorder="little")
+            sel = faiss.IDSelectorBitmap(self.n, faiss.swig_ptr(bitmap))
+            params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(64, depth)) if self.hnsw else \
+                faiss.SearchParameters(sel=sel)
+            scores, ids = self.index.vectors.search(q, min(depth, len(allowed)), params=params)
         ids, scores = ids[0], scores[0]
         keep = ids >= 0
         return ids[keep].astype(np.int64), scores[keep]
@@ -165,7 +194,7 @@ class Engine:
         if mode in ("hybrid", "dense"):
             t = time.perf_counter()
             if qvec is None:
-                qvec = self.embedder.encode_query(query)
+                qvec = self.encode_query(query)
             timings["encode"] = time.perf_counter() - t
             t = time.perf_counter()
             dense_ids, dense_scores = self.dense(qvec, depth, mask)
