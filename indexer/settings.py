@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     ask_abstain_below: float = 0.435
     ask_max_conversations: int = 1000
     ask_conversation_ttl_s: float = 3600.0
+    # Optional generative answerer: "extractive" (default, offline) or "generative" with an
+    # OpenAI-compatible chat endpoint (e.g. http://127.0.0.1:8080/v1 of a llama.cpp server).
+    answerer: str = "extractive"
+    llm_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = ""
+    llm_timeout_s: float = 30.0
 
 
 @lru_cache(maxsize=1)

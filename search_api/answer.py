@@ -150,7 +150,7 @@ class AnswerSettings:
 
 
 def answer(engine: Engine, question: str, filters: Filters, conv: Conversation, conversations: Conversations,
-           cfg: AnswerSettings = AnswerSettings()):
+           cfg: AnswerSettings = AnswerSettings(), generator=None):
     """Yields events in order: ("meta", ...), ("passages", cards), ("sentence", {...}) per answer sentence,
     ("related", [...]), ("done", summary)."""
     from . import service
@@ -177,6 +177,21 @@ def answer(engine: Engine, question: str, filters: Filters, conv: Conversation, 
         yield "related", []
         yield "done", {"abstained": True, "sentences": 1}
         return
+    if generator is not None:
+        from .generate import GenerationError
+
+        try:
+            generated = generator.answer(query, cards)
+        except GenerationError as exc:
+            generated = []
+            yield "notice", {"answerer": "extractive", "reason": f"generative answerer failed: {exc}"}
+        if generated:
+            for sent in generated:
+                yield "sentence", {**sent, "generated": True}
+            rel = service.related(engine, text=query[:1000], k=3)
+            yield "related", rel["initiatives"]
+            yield "done", {"abstained": False, "sentences": len(generated), "answerer": "generative"}
+            return
     # candidate sentences from the top passages
     cands = []
     for rank, c in enumerate(cards):
@@ -209,9 +224,13 @@ def answer(engine: Engine, question: str, filters: Filters, conv: Conversation, 
     yield "done", {"abstained": False, "sentences": len(picked)}
 
 
-def answer_json(engine, question, filters, conv, conversations, cfg=AnswerSettings()) -> dict:
-    out: dict = {"answer": [], "passages": [], "related_initiatives": []}
-    for event, data in answer(engine, question, filters, conv, conversations, cfg):
+def answer_json(engine, question, filters, conv, conversations, cfg=AnswerSettings(), generator=None) -> dict:
+    out: dict = {"answer": [], "passages": [], "related_initiatives": [], "answerer": "extractive"}
+    for event, data in answer(engine, question, filters, conv, conversations, cfg, generator):
+        if event == "done" and data.get("answerer"):
+            out["answerer"] = data["answerer"]
+        if event == "notice":
+            out["notice"] = data["reason"]
         if event == "meta":
             out.update({k: data[k] for k in ("conversation_id", "query_run", "evidence", "abstained")})
         elif event == "passages":

@@ -144,7 +144,7 @@ def _ask_args(request: Request, body: AskRequest):
     filters = service.make_filters(f.action_line, f.kind, f.role, f.year_from, f.year_to, f.country, f.stakeholder)
     conv = request.app.state.conversations.get_or_create(body.conversation_id)
     cfg = AnswerSettings(abstain_below=request.app.state.settings.ask_abstain_below)
-    return engine, question, filters, conv, request.app.state.conversations, cfg
+    return engine, question, filters, conv, request.app.state.conversations, cfg, request.app.state.generator
 
 
 @router.post("/ask", summary="Answer a question from the indexed documents, with citations")
@@ -197,6 +197,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     app.state.conversations = Conversations(max_count=settings.ask_max_conversations,
                                             max_age_s=settings.ask_conversation_ttl_s)
+    app.state.generator = None
+    if settings.answerer == "generative" and settings.llm_url:
+        from .generate import ChatAnswerer
+
+        app.state.generator = ChatAnswerer(settings.llm_url, settings.llm_model, settings.llm_api_key,
+                                           settings.llm_timeout_s)
     errors.install(app)
     app.include_router(router)
     if (WEB_DIR / "index.html").exists():

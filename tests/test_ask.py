@@ -111,3 +111,51 @@ def test_cli_ask(built_index, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "[1]" in out and "\n[1] " in out
     get_settings.cache_clear()
+
+
+def test_generative_answerer_keeps_only_cited_sentences(engine):
+    """Against a loopback server speaking the OpenAI chat-completions protocol (no model ships here)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from search_api.answer import Conversations, answer_json
+    from search_api.engine import Filters
+    from search_api.generate import ChatAnswerer
+
+    seen = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen["body"] = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            content = ("National CERTs share indicators within hours [1]. This sentence cites nothing. "
+                       "Regional teams serve small islands [2][9].")
+            data = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *a):
+            pass
+
+    srv = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        gen = ChatAnswerer(f"http://127.0.0.1:{srv.server_port}/v1", "local-model")
+        convs = Conversations()
+        out = answer_json(engine, "How do CERTs cooperate against ransomware?", Filters(), convs.get_or_create(None),
+                          convs, generator=gen)
+        assert out["answerer"] == "generative"
+        assert [s["text"] for s in out["answer"]] == ["National CERTs share indicators within hours.",
+                                                      "Regional teams serve small islands."]
+        ids = [c["passage_id"] for c in out["passages"]]
+        assert out["answer"][0]["citations"] == [ids[0]] and out["answer"][1]["citations"] == [ids[1]]
+        assert seen["body"]["model"] == "local-model" and "[1]" in seen["body"]["messages"][1]["content"]
+    finally:
+        srv.shutdown()
+    # an unreachable endpoint falls back to the extractive answer
+    dead = ChatAnswerer("http://127.0.0.1:9/v1", "m", timeout_s=1)
+    out = answer_json(engine, "How do CERTs cooperate against ransomware?", Filters(), convs.get_or_create(None),
+                      convs, generator=dead)
+    assert out["answerer"] == "extractive" and "failed" in out["notice"] and out["answer"]
