@@ -38,6 +38,7 @@ class BuildReport:
     build_id: str = ""
     embedded: int = 0
     reused: int = 0
+    files_reused: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +48,7 @@ class BuildReport:
             "stage_seconds": {k: round(v, 2) for k, v in self.stage_seconds.items()},
             "passages_per_second": round(self.passages_per_second, 2), "index": self.index_path,
             "build_id": self.build_id, "embedded": self.embedded, "reused_embeddings": self.reused,
+            "files_reused": self.files_reused,
         }
 
 
@@ -77,8 +79,10 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
     docs: list[Document] = []
     seen: dict[str, str] = {}
     for src in sources:
-        res = read_source(Path(src), max_bytes=max_file_bytes)
+        res = read_source(Path(src), max_bytes=max_file_bytes,
+                          cache_dir=(cache.path.parent / "parsed") if cache else None)
         report.files_read += res.files_read
+        report.files_reused += res.files_reused
         report.failures += [{"source": f"{src}/{f.source}" if len(sources) > 1 else f.source, "reason": f.reason}
                             for f in res.failures]
         report.skipped += [{"source": f.source, "reason": f.reason} for f in res.skipped]

@@ -69,7 +69,8 @@ def cmd_build(args) -> int:
     print(f"  {'total':20s} {r['documents_total']:6d} documents, {r['passages']} passages")
     print(f"  seconds: {r['seconds']} ({', '.join(f'{k} {v}' for k, v in r['stage_seconds'].items())}); "
           f"{r['passages_per_second']} passages/s")
-    print(f"  embedded: {r['embedded']} passages, reused from cache: {r['reused_embeddings']}")
+    print(f"  embedded: {r['embedded']} passages, reused from cache: {r['reused_embeddings']}; "
+          f"files parsed: {r['files_read'] - r['files_reused']}, reused unchanged: {r['files_reused']}")
     print(f"  failures: {len(r['failures'])}")
     for f in r["failures"]:
         print(f"    {f['source']}: {f['reason']}")
@@ -175,6 +176,41 @@ def cmd_ask(args) -> int:
             c = cards.get(pid, {})
             where = f", page {c['page']}" if c.get("page") else (f", {c['speaker']}" if c.get("speaker") else "")
             print(f"[{n}] {c.get('title', pid)} ({c.get('kind', '')}, {c.get('year') or 'n.d.'}{where}) {pid}")
+    return 0
+
+
+def cmd_crawl(args) -> int:
+    from .crawl import Crawler, SourceConfig, load_sources
+
+    s = _settings()
+    sources = []
+    if args.url:
+        if not args.allow_host:
+            print("error: --url needs at least one --allow-host", file=sys.stderr)
+            return 2
+        sources.append(SourceConfig(name=args.name, kind=args.kind, seeds=args.url, allow_hosts=args.allow_host,
+                                    allow_paths=args.allow_path or ["/"], max_depth=args.max_depth,
+                                    max_pages=args.max_pages or 500, rate_limit_seconds=args.rate_limit))
+    known = load_sources(s.sources_file)
+    for name in args.sources:
+        if name not in known:
+            print(f"error: unknown source {name!r}; known: {', '.join(known)}", file=sys.stderr)
+            return 2
+        sources.append(known[name])
+    if not sources:
+        sources = list(known.values())
+    out = Path(args.out) if args.out else s.crawl_out
+    crawler = Crawler(sources, out, allow_loopback=s.crawl_allow_loopback, max_pages=args.max_pages)
+    report = crawler.run().as_dict()
+    c = report["counts"]
+    print(f"crawl into {out}: fetched {c['fetched']}, not modified {c['not_modified']}, robots disallowed "
+          f"{c['robots_disallowed']}, out of scope {c['out_of_scope']}, errors {c['errors']}, documents "
+          f"{c['documents']} ({report['seconds']} s)")
+    for e in report["errors"][:30]:
+        print(f"  error {e['url']}: {e['reason']}")
+    if args.report:
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(json.dumps(report, indent=2))
     return 0
 
 
@@ -490,6 +526,25 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     sv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     sv.set_defaults(func=cmd_serve)
+
+    cr = sub.add_parser("crawl", help="fetch the real sources (or ad-hoc seeds) into a raw-document folder",
+                        description="Crawl politely (robots.txt, rate limit, conditional GET) and safely (no private "
+                                    "addresses, scope-checked redirects, size and time limits) into --out, which "
+                                    "`wsis build --source DIR` reads. Resumes an interrupted crawl.")
+    cr.add_argument("sources", nargs="*", metavar="SOURCE_NAME", help="sources of corpus/sources.toml (default: all)")
+    cr.add_argument("--url", action="append", metavar="URL", help="ad-hoc seed URL (repeatable; needs --allow-host)")
+    cr.add_argument("--allow-host", action="append", metavar="HOST", help="host the ad-hoc crawl may fetch")
+    cr.add_argument("--allow-path", action="append", metavar="PREFIX", help="path prefix in scope (default /)")
+    cr.add_argument("--kind", default="reference", choices=("igf_transcript", "stocktaking_entry",
+                                                            "action_line_report", "reference"),
+                    help="document kind of the ad-hoc seeds (default reference)")
+    cr.add_argument("--name", default="adhoc", help="folder name of the ad-hoc crawl (default adhoc)")
+    cr.add_argument("--max-depth", type=int, default=3, help="ad-hoc link depth (default 3)")
+    cr.add_argument("--rate-limit", type=float, default=2.0, help="ad-hoc seconds between requests to a host")
+    cr.add_argument("--max-pages", type=int, help="stop after N pages (resume later)")
+    cr.add_argument("--out", metavar="DIR", help="raw-document folder (default var/crawl)")
+    cr.add_argument("--report", metavar="FILE", help="write the crawl report as JSON")
+    cr.set_defaults(func=cmd_crawl)
 
     st = sub.add_parser("stats", help="describe an index from its manifest")
     st.add_argument("--index", metavar="DIR", help="index path (default: var/index or WSIS_INDEX_DIR)")

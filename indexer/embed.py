@@ -82,7 +82,8 @@ class EmbeddingCache:
         import sqlite3
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = sqlite3.connect(path)
+        self.path = path
+        self.con = sqlite3.connect(path, timeout=30)
         self.con.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT, hash TEXT, vec BLOB, PRIMARY KEY (model, hash))")
         self.model_key = model_key
 

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     # A source file larger than this is refused (reported, not read).
     max_file_bytes: int = 30_000_000
     keep_builds: int = 2
+    # Crawler: loopback addresses are refused unless this is set (tests serve a site on 127.0.0.1).
+    crawl_allow_loopback: bool = False
+    crawl_out: Path = REPO_ROOT / "var" / "crawl"
+    sources_file: Path = REPO_ROOT / "corpus" / "sources.toml"
     # Hybrid fusion of dense and BM25 candidates: "convex" (weight on dense after min-max normalising
     # each list; 0.5 chosen on SciFact's train queries) or "rrf" (k = 60).
     fusion: str = "convex"

@@ -89,3 +89,34 @@ def test_build_with_corrupt_pdf_reports_it(tmp_path, embedder):
     assert r.documents == {"action_line_report": 1}
     assert [f["source"] for f in r.failures] == ["reports/broken.pdf"]
     assert "PDF" in r.failures[0]["reason"]
+
+
+def test_incremental_rebuild_reembeds_only_the_changed_document(tmp_path, embedder):
+    import shutil
+
+    from indexer.build import build_index
+    from indexer.chunk import ChunkSettings
+    from indexer.embed import EmbeddingCache
+    from search_api.engine import Engine
+
+    src = tmp_path / "src"
+    shutil.copytree(SAMPLE, src)
+    cache = EmbeddingCache(tmp_path / "cache" / "embeddings.sqlite", "test")
+    kw = dict(embedder=embedder, chunk=ChunkSettings(), max_file_bytes=10**7, progress=False, model_name=MODEL_NAME,
+              cache=cache)
+    first = build_index([src], tmp_path / "index", **kw)
+    assert first.embedded == first.passages and first.files_reused == 0
+    t = src / "transcripts" / "igf-2023-day-1-of-45-digital-agriculture-for-smallholder-farmers.html"
+    t.write_text(t.read_text().replace("Swahili and local languages", "Swahili, Luo and Kalenjin with drone-mapped plots"))
+    (src / "reports" / "c9-facilitator-report-2024.pdf").unlink()
+    second = build_index([src], tmp_path / "index", **kw)
+    assert second.files_reused == first.files_read - 2  # the changed and the deleted file
+    assert second.documents["action_line_report"] == 10
+    doc_passages = [p for p in load_index(tmp_path / "index").store.doc_passages(
+        "transcripts/igf-2023-day-1-of-45-digital-agriculture-for-smallholder-farmers.html")]
+    changed = [p for p in doc_passages if "drone-mapped" in p.text]
+    assert second.embedded == len(changed) == 1
+    engine = Engine(load_index(tmp_path / "index"), embedder)
+    res = engine.search("Kalenjin", k=1, mode="bm25")
+    assert engine.doc_ids[res.hits[0].vid].endswith("smallholder-farmers.html")
+    assert not engine.index.store.doc_passages("reports/c9-facilitator-report-2024.pdf")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,12 +20,16 @@ NOT_DOCUMENTS = {"README.md", "MANIFEST.tsv", "SHA256SUMS", "PROVENANCE.txt"}
 SUPPORTED = {".pdf", ".txt", ".text", ".md", ".markdown", ".html", ".htm", ".csv", ".json", ".jsonl", ".ndjson"}
 
 
+PARSER_VERSION = "1"  # bump when a parser changes what it produces: cached parses are then ignored
+
+
 @dataclass
 class SourceResult:
     documents: list[Document] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     skipped: list[Failure] = field(default_factory=list)
     files_read: int = 0
+    files_reused: int = 0  # parsed documents taken from the cache (file unchanged since last build)
 
 
 def iter_files(root: Path) -> Iterator[Path]:
@@ -112,8 +117,22 @@ def _raise_partial(problems: list[str], docs: list[Document]) -> None:
         raise PartialParse(docs, problems)
 
 
-def read_source(root: Path, max_bytes: int = 30_000_000) -> SourceResult:
-    """Parse every file under `root`. Never raises for a bad file: it is reported and skipped."""
+def _cache_file(cache_dir: Path, path: Path, rel: str) -> Path:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    key = hashlib.sha256(f"{PARSER_VERSION}\0{rel}\0{h.hexdigest()}".encode()).hexdigest()
+    return cache_dir / key[:2] / f"{key}.pickle"
+
+
+def read_source(root: Path, max_bytes: int = 30_000_000, cache_dir: Path | None = None) -> SourceResult:
+    """Parse every file under `root`. Never raises for a bad file: it is reported and skipped. With a
+    `cache_dir`, a file whose bytes (and path) are unchanged since it was last parsed is not parsed again."""
+    import pickle
+
     result = SourceResult()
     root = root.resolve()
     if not root.is_dir():
@@ -128,8 +147,24 @@ def read_source(root: Path, max_bytes: int = 30_000_000) -> SourceResult:
             result.skipped.append(Failure(rel, f"unsupported file type {path.suffix or '(none)'}"))
             continue
         result.files_read += 1
+        cached = None
+        if cache_dir is not None and path.stat().st_size <= max_bytes:
+            cached = _cache_file(cache_dir, path, rel)
+            if cached.exists():
+                try:
+                    result.documents.extend(pickle.loads(cached.read_bytes()))
+                    result.files_reused += 1
+                    continue
+                except Exception:  # a damaged cache entry is parsed again
+                    pass
         try:
-            result.documents.extend(parse_file(path, root, max_bytes))
+            docs = parse_file(path, root, max_bytes)
+            result.documents.extend(docs)
+            if cached is not None:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_bytes(pickle.dumps(docs, protocol=pickle.HIGHEST_PROTOCOL))
+                os.replace(tmp, cached)
         except PartialParse as exc:
             result.documents.extend(exc.docs)
             for p in exc.problems:

@@ -69,7 +69,13 @@ def entry_document(rec: dict, *, id_prefix: str, key: str, source: str, default_
         meta["stakeholder_type"] = clean_inline(str(rec["stakeholder_type"]))
     if rec.get("sdgs"):
         sd = rec["sdgs"]
-        meta["sdgs_declared"] = [int(x) for x in (sd if isinstance(sd, list) else re.findall(r"\d+", str(sd)))]
+        items = sd if isinstance(sd, list) else re.split(r"[,;]", str(sd))
+        goals = []
+        for item in items:  # 3, "3", "Goal 3: Good health", "SDG 3"
+            m = re.search(r"\d+", str(item))
+            if m and 1 <= int(m.group(0)) <= 17 and int(m.group(0)) not in goals:
+                goals.append(int(m.group(0)))
+        meta["sdgs_declared"] = goals
     if link:
         meta["url"] = link if link.startswith("http") else "https://www.itu.int" + link
     byline = ", ".join(x for x in (org, country) if x)
