@@ -57,7 +57,7 @@ def cmd_build(args) -> int:
     try:
         report = build_index(sources, index, embedder=embedder, chunk=chunk, max_file_bytes=s.max_file_bytes,
                              keep_builds=s.keep_builds, progress=not args.quiet, model_name=s.model_name,
-                             cache=cache)
+                             cache=cache, hnsw_threshold=s.hnsw_threshold)
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -211,6 +211,67 @@ def cmd_crawl(args) -> int:
     if args.report:
         Path(args.report).parent.mkdir(parents=True, exist_ok=True)
         Path(args.report).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    import time as _time
+
+    from search_api import bench
+
+    s = _settings()
+    _set_threads(s.threads)
+    embedder = _embedder(s)
+    shared = Path(__file__).resolve().parents[2] / "shared"
+    n = 20 if args.quick else args.queries
+    reqs = 20 if args.quick else args.requests
+    scales = ["bundled"] if args.quick else [x.strip() for x in args.scales.split(",") if x.strip()]
+    queries = bench.queries_from(shared / "eval" / "wsis", n)
+    result: dict = {"env": bench.env_info(embedder.dtype, s.threads), "started": _time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "queries": n, "http_requests": reqs, "scales": {}}
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    corpus = {"bundled": Path(s.sources[0]), "shared": shared / "corpus_sources"}
+    for scale in scales:
+        print(f"== {scale}", flush=True)
+        r: dict = {}
+        if scale in corpus:
+            if not corpus[scale].is_dir():
+                print(f"skip {scale}: {corpus[scale]} absent")
+                continue
+            if args.build or scale == "bundled":
+                r["build"] = bench.bench_build(corpus[scale], embedder, s)
+            index = work / f"{scale}-index"
+            from .build import build_index
+            from .chunk import ChunkSettings
+            from .embed import EmbeddingCache
+
+            cache = EmbeddingCache(s.cache_dir / "embeddings.sqlite", f"{s.model_name}|{embedder.dtype}|{s.max_seq_length}")
+            build_index([corpus[scale]], index, embedder=embedder, chunk=ChunkSettings(s.chunk_target_words,
+                        s.chunk_min_words, s.chunk_max_words), max_file_bytes=s.max_file_bytes, progress=False,
+                        model_name=s.model_name, cache=cache, hnsw_threshold=s.hnsw_threshold)
+        else:
+            size = {"100k": 100_000, "1m": 1_000_000}.get(scale.lower())
+            if size is None:
+                print(f"skip unknown scale {scale}")
+                continue
+            base = work / "shared-index" if (work / "shared-index").exists() else work / "bundled-index"
+            if not base.exists():
+                print(f"skip {scale}: build a real index first (scales bundled or shared)")
+                continue
+            index = work / f"synthetic-{scale}"
+            t = _time.perf_counter()
+            bench.synthetic_index(base, size, index, hnsw_threshold=s.hnsw_threshold)
+            r["synthetic_build_seconds"] = round(_time.perf_counter() - t, 1)
+        r["components"] = bench.bench_components(index, queries, embedder)
+        if not args.no_http:
+            r["http"] = bench.bench_http(index, queries, reqs)
+        result["scales"][scale] = r
+        print(bench.format_scale(scale, r), flush=True)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2))
+        print(f"written {args.json}")
     return 0
 
 
@@ -545,6 +606,18 @@ def build_parser() -> argparse.ArgumentParser:
     cr.add_argument("--out", metavar="DIR", help="raw-document folder (default var/crawl)")
     cr.add_argument("--report", metavar="FILE", help="write the crawl report as JSON")
     cr.set_defaults(func=cmd_crawl)
+
+    bn = sub.add_parser("bench", help="side-by-side benchmark: bm25s, FAISS, encoder, engine (Python and HTTP)",
+                        description="Measure index and query speed at several corpus scales; prints a table, writes JSON.")
+    bn.add_argument("--quick", action="store_true", help="bundled corpus only, 20 queries, 20 requests")
+    bn.add_argument("--scales", default="bundled,shared,100k", help="bundled, shared, 100k, 1m (default bundled,shared,100k)")
+    bn.add_argument("--queries", type=int, default=200, help="queries per component measurement (default 200)")
+    bn.add_argument("--requests", type=int, default=200, help="HTTP requests per concurrency level (default 200)")
+    bn.add_argument("--build", action="store_true", help="also time a full build (no cache) of the shared corpus")
+    bn.add_argument("--no-http", action="store_true", help="skip the HTTP load runs")
+    bn.add_argument("--work", default="var/bench", help="folder for benchmark indexes (default var/bench)")
+    bn.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    bn.set_defaults(func=cmd_bench)
 
     st = sub.add_parser("stats", help="describe an index from its manifest")
     st.add_argument("--index", metavar="DIR", help="index path (default: var/index or WSIS_INDEX_DIR)")

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     # each list; 0.5 chosen on SciFact's train queries) or "rrf" (k = 60).
     fusion: str = "convex"
     fusion_weight: float = 0.5
+    query_cache_size: int = 2048  # query vectors kept in memory (0: none)
+    hnsw_threshold: int = 20_000  # flat FAISS index below this many passages, HNSW from it
     # Question answering: abstain when no retrieved passage reaches this cosine to the question
     # (calibrated with `wsis eval answers`: midpoint between the lowest on-topic and highest off-topic evidence); bounds on server-side conversations.
     ask_abstain_below: float = 0.435

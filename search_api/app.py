@@ -19,19 +19,39 @@ log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 
 
-def load_engine(settings: Settings) -> Engine:
+def load_engine(settings: Settings, warm_in_background: bool = True) -> Engine:
+    """Open the index now; load the encoder (torch costs ~10 s to import) in a background thread when
+    `warm_in_background`, so that keyword search answers from the first second."""
+    import threading
+
     import faiss
 
-    from indexer.embed import Embedder
     from indexer.index import load_index
 
     faiss.omp_set_num_threads(settings.threads)
     loaded = load_index(settings.index_dir, expected_model=settings.model_name)
-    embedder = Embedder(settings.model_dir, dtype=settings.embed_dtype, batch_size=settings.embed_batch_size,
-                        threads=settings.threads, max_seq_length=settings.max_seq_length)
-    if embedder.dim != loaded.manifest["model"]["dim"]:
-        raise RuntimeError("the configured model's dimension differs from the index's")
-    return Engine(loaded, embedder, fusion=settings.fusion, fusion_weight=settings.fusion_weight)
+    engine = Engine(loaded, None, fusion=settings.fusion, fusion_weight=settings.fusion_weight,
+                    query_cache_size=settings.query_cache_size)
+
+    def load_encoder():
+        try:
+            from indexer.embed import Embedder
+
+            embedder = Embedder(settings.model_dir, dtype=settings.embed_dtype, batch_size=settings.embed_batch_size,
+                                threads=settings.threads, max_seq_length=settings.max_seq_length)
+            if embedder.dim != loaded.manifest["model"]["dim"]:
+                raise RuntimeError("the configured model's dimension differs from the index's")
+            embedder.encode_query("warm up")
+            engine.set_embedder(embedder)
+        except Exception as exc:  # keep serving keyword search; say why in /health
+            log.exception("the encoder could not be loaded")
+            engine.encoder_error = f"{type(exc).__name__}: {exc}"
+
+    if warm_in_background:
+        threading.Thread(target=load_encoder, name="encoder-loader", daemon=True).start()
+    else:
+        load_encoder()
+    return engine
 
 
 def get_engine(request: Request) -> Engine:
@@ -44,8 +64,19 @@ def get_engine(request: Request) -> Engine:
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
-def server_timing(response: Response, timing_ms: dict[str, float]) -> None:
-    response.headers["Server-Timing"] = ", ".join(f"{k};dur={v:.2f}" for k, v in timing_ms.items())
+class FastJSON(Response):
+    """JSON serialised straight from plain dicts (no jsonable_encoder walk: the payloads are plain already)."""
+
+    media_type = "application/json"
+
+    def render(self, content) -> bytes:
+        import json
+
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def server_timing(timing_ms: dict[str, float]) -> dict[str, str]:
+    return {"Server-Timing": ", ".join(f"{k};dur={v:.2f}" for k, v in timing_ms.items())}
 
 
 router = APIRouter()
@@ -53,7 +84,7 @@ router = APIRouter()
 
 @router.get("/search", summary="Hybrid search over passages, with filters and facets")
 def search(
-    engine: EngineDep, response: Response,
+    engine: EngineDep,
     q: Annotated[str, Query(max_length=service.MAX_QUERY_CHARS, description="the query")] = "",
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     offset: Annotated[int, Query(ge=0, le=1000)] = 0,
@@ -72,20 +103,19 @@ def search(
     f = service.make_filters(action_line, kind, role, year_from, year_to, country, stakeholder)
     out = service.search(engine, q, k=k, offset=offset, filters=f, mode=mode,
                          group_by=None if group_by == "none" else group_by)
-    server_timing(response, out["timing_ms"])
-    return out
+    return FastJSON(out, headers=server_timing(out["timing_ms"]))
 
 
 @router.get("/documents/{doc_id:path}", summary="One document with its text, sections and passages")
 def document(doc_id: str, engine: EngineDep):
     """The full document: metadata, text, sections (heading, page, speaker, span) and passage list."""
-    return service.document(engine, doc_id)
+    return FastJSON(service.document(engine, doc_id))
 
 
 @router.get("/passages/{passage_id:path}", summary="One passage with its neighbours")
 def passage(passage_id: str, engine: EngineDep, context: Annotated[int, Query(ge=0, le=5)] = 1):
     """A passage card plus the passages just before and after it in its document."""
-    return service.passage(engine, passage_id, context)
+    return FastJSON(service.passage(engine, passage_id, context))
 
 
 @router.get("/related", summary="Related initiatives, IGF discussions and report recommendations")
@@ -93,7 +123,7 @@ def related(engine: EngineDep, document_id: str | None = None,
             text: Annotated[str | None, Query(max_length=service.MAX_QUERY_CHARS)] = None,
             k: Annotated[int, Query(ge=1, le=20)] = 5):
     """For a document or a text: who else works on this, with the reason (shared action lines, similarity)."""
-    return service.related(engine, document_id=document_id, text=text, k=k)
+    return FastJSON(service.related(engine, document_id=document_id, text=text, k=k))
 
 
 @router.get("/action-lines", summary="The WSIS action lines with passage counts per role")
@@ -108,7 +138,8 @@ def health(request: Request):
     engine = getattr(request.app.state, "engine", None)
     if engine is None:
         raise errors.Unavailable("the index is not loaded")
-    return {"status": "ok", "build_id": engine.index.manifest.get("build_id"), "passages": engine.n}
+    return {"status": "ok", "build_id": engine.index.manifest.get("build_id"), "passages": engine.n,
+            "encoder": "ready" if engine.embedder is not None else (engine.encoder_error or "loading")}
 
 
 @router.get("/stats", summary="Index statistics from the manifest")
@@ -139,6 +170,8 @@ def _ask_args(request: Request, body: AskRequest):
     from .answer import AnswerSettings
 
     engine = get_engine(request)
+    if not engine.wait_for_encoder(60):
+        raise errors.Unavailable("the encoder is still loading; try again in a few seconds")
     question = service.clean_query(body.question)
     f = body.filters
     filters = service.make_filters(f.action_line, f.kind, f.role, f.year_from, f.year_to, f.country, f.stakeholder)
@@ -153,7 +186,7 @@ def ask(body: AskRequest, request: Request):
     evidence is weak. Follow-ups (same conversation_id) inherit the previous topic and filters."""
     from .answer import answer_json
 
-    return answer_json(*_ask_args(request, body))
+    return FastJSON(answer_json(*_ask_args(request, body)))
 
 
 @router.post("/ask/stream", summary="The same answer as server-sent events")

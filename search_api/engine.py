@@ -56,19 +56,25 @@ class SearchResult:
     timings: dict[str, float] = field(default_factory=dict)
     mode: str = "hybrid"
     available: int = 0  # ranked hits that can be paged through (total may count more matches)
+    notice: str = ""
 
 
 class Engine:
     """Everything per-passage that filters need is turned into numpy columns once, at load time."""
 
     def __init__(self, index, embedder, candidates: int = 200, dense_floor: float = 0.30,
-                 fusion: str = "convex", fusion_weight: float = 0.5):
+                 fusion: str = "convex", fusion_weight: float = 0.5, query_cache_size: int = 2048):
         self.index = index
+        self._ready = threading.Event()
+        self.encoder_error = ""
+        if embedder is not None:
+            self._ready.set()
         self.dense_floor = dense_floor
         self.fusion = {"method": fusion, "weight": fusion_weight}
         self.hnsw = index.manifest.get("vector_index", {}).get("type") == "IndexHNSWFlat"
         self.exact_below = 20_000  # a filter leaving at most this many passages is scanned exactly
         self._qcache: "OrderedDict[str, np.ndarray]" = OrderedDict()
+        self.query_cache_size = query_cache_size
         self._qlock = threading.Lock()
         self.embedder = embedder
         self.candidates = candidates
@@ -98,8 +104,18 @@ class Engine:
         saved = Path(index.path) / "tagger.npz"
         self.tagger = Tagger.load(saved) if saved.exists() else None
 
-    def encode_query(self, query: str, cache_size: int = 2048) -> np.ndarray:
+    def set_embedder(self, embedder) -> None:
+        self.embedder = embedder
+        self._ready.set()
+
+    def wait_for_encoder(self, timeout: float) -> bool:
+        return self._ready.wait(timeout)
+
+    def encode_query(self, query: str) -> np.ndarray:
         """Query vectors, kept in a small LRU cache (popular queries repeat)."""
+        cache_size = self.query_cache_size
+        if cache_size <= 0:
+            return self.embedder.encode_query(query)
         with self._qlock:
             v = self._qcache.get(query)
             if v is not None:
@@ -182,6 +198,9 @@ class Engine:
     def search(self, query: str, k: int = 10, offset: int = 0, filters: Filters = Filters(), mode: str = "hybrid",
                group_by: str | None = None, qvec: np.ndarray | None = None) -> SearchResult:
         timings: dict[str, float] = {}
+        notice = ""
+        if mode in ("hybrid", "dense") and qvec is None and self.embedder is None:
+            mode, notice = "bm25", "the encoder is still loading: keyword results only"
         t = time.perf_counter()
         mask = self.mask(filters)
         timings["filter"] = time.perf_counter() - t
@@ -216,7 +235,7 @@ class Engine:
         timings["fuse"] = time.perf_counter() - t
         total = len(hits) if group_by else max(len(match_set), len(hits))
         return SearchResult(query=query, hits=hits[offset:offset + k], total=total, facets=facets,
-                            timings=timings, mode=mode, available=len(hits))
+                            timings=timings, mode=mode, available=len(hits), notice=notice)
 
     def collapse(self, hits: list[Hit], group_by: str | None, window: int = 300,
                  threshold: float = 0.985) -> list[Hit]:

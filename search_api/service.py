@@ -67,7 +67,8 @@ def search(engine: Engine, q: str, *, k: int = 10, offset: int = 0, filters: Fil
     timings["present"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     return {
-        "query": q, "query_run": {"text": q, "mode": mode, "filters": filters.as_dict(), "group_by": group_by},
+        "query": q, "query_run": {"text": q, "mode": res.mode, "filters": filters.as_dict(), "group_by": group_by},
+        **({"notice": res.notice} if res.notice else {}),
         "total": res.total, "available": res.available, "k": k, "offset": offset, "results": cards,
         "facets": res.facets,
         "timing_ms": {name: round(v * 1000, 3) for name, v in timings.items()},
@@ -128,7 +129,11 @@ def related(engine: Engine, *, document_id: str | None = None, text: str | None 
         query_text = doc["title"]
     else:
         query_text = clean_query(text)
-        vec = engine.embedder.encode_query(query_text)
+        if not engine.wait_for_encoder(30):
+            from .errors import Unavailable
+
+            raise Unavailable("the encoder is still loading; try again in a few seconds")
+        vec = engine.encode_query(query_text)
         exclude = None
         lines = set()
         if engine.tagger is not None:

@@ -148,3 +148,32 @@ def test_bad_input_gets_the_error_shape(client, path, params, status):
 def test_unknown_parameters_are_ignored_and_control_chars_cleaned(client):
     r = client.get("/search", params={"q": "broad\x00band\x07", "debug": "1"})
     assert r.status_code == 200 and r.json()["query"] == "broad band"
+
+
+def test_app_factory_loads_the_index_and_warms_the_encoder(built_index, monkeypatch):
+    import time
+
+    from indexer.settings import Settings
+    from search_api.app import create_app
+
+    settings = Settings(index_dir=built_index[0])
+    with TestClient(create_app(settings)) as c:
+        first = c.get("/search", params={"q": "community networks"})
+        assert first.status_code == 200 and first.json()["results"]
+        deadline = time.time() + 60
+        while c.get("/health").json()["encoder"] != "ready" and time.time() < deadline:
+            time.sleep(0.2)
+        assert c.get("/health").json()["encoder"] == "ready"
+        later = c.get("/search", params={"q": "community networks"}).json()
+        assert later["query_run"]["mode"] == "hybrid" and "notice" not in later
+
+
+def test_loader_refuses_an_index_of_another_model(built_index):
+    from indexer.index import IndexError_
+    from indexer.settings import Settings
+    from search_api.app import create_app
+
+    settings = Settings(index_dir=built_index[0], model_name="another/model")
+    with pytest.raises(IndexError_):
+        with TestClient(create_app(settings)):
+            pass
