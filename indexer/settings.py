@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     # each list; 0.5 chosen on SciFact's train queries) or "rrf" (k = 60).
     fusion: str = "convex"
     fusion_weight: float = 0.5
+    # Public-endpoint protections: request body limit, /ask rate limit per client (0 = off), CORS
+    # origins (empty = CORS off), and the token that allows POST /admin/reload (empty = endpoint off).
+    max_body_bytes: int = 65_536
+    ask_rate_per_minute: float = 30.0
+    ask_rate_burst: int = 10
+    cors_origins: list[str] = []
+    admin_token: str = ""
     query_cache_size: int = 2048  # query vectors kept in memory (0: none)
     hnsw_threshold: int = 20_000  # flat FAISS index below this many passages, HNSW from it
     # Question answering: abstain when no retrieved passage reaches this cosine to the question

@@ -79,6 +79,25 @@ def server_timing(timing_ms: dict[str, float]) -> dict[str, str]:
     return {"Server-Timing": ", ".join(f"{k};dur={v:.2f}" for k, v in timing_ms.items())}
 
 
+def _install_sighup(app: FastAPI) -> None:
+    """`kill -HUP <pid>` reloads the index (in a thread, so the signal handler returns at once)."""
+    import signal
+    import threading
+
+    def handler(signum, frame):
+        def work():
+            try:
+                log.warning("SIGHUP: %s", reload_engine(app))
+            except Exception:
+                log.exception("reload on SIGHUP failed; the previous index keeps serving")
+        threading.Thread(target=work, daemon=True).start()
+
+    try:
+        signal.signal(signal.SIGHUP, handler)
+    except ValueError:  # not in the main thread (e.g. under a test client)
+        pass
+
+
 router = APIRouter()
 
 
@@ -212,6 +231,46 @@ def ask_stream(body: AskRequest, request: Request):
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
+@router.post("/admin/reload", summary="Load the index the index path points at now (token required)",
+             include_in_schema=False)
+def admin_reload(request: Request):
+    """Swap in the current build: the new engine is loaded fully first, then replaces the old one in one
+    assignment; requests in flight finish on the engine they started with."""
+    import hmac
+
+    token = request.app.state.settings.admin_token
+    given = request.headers.get("x-admin-token", "")
+    if not token or not hmac.compare_digest(token, given):
+        raise errors.NotFound("Not Found")
+    return reload_engine(request.app)
+
+
+_reload_lock = None
+
+
+def reload_engine(app: FastAPI) -> dict:
+    import threading
+
+    global _reload_lock
+    if _reload_lock is None:
+        _reload_lock = threading.Lock()
+    with _reload_lock:
+        old = app.state.engine
+        new = load_engine(app.state.settings, warm_in_background=False) if old is None or old.embedder is None \
+            else _engine_with(app.state.settings, old.embedder)
+        app.state.engine = new
+    return {"status": "reloaded", "build_id": new.index.manifest.get("build_id"),
+            "previous": old.index.manifest.get("build_id") if old else None}
+
+
+def _engine_with(settings: Settings, embedder) -> Engine:
+    from indexer.index import load_index
+
+    loaded = load_index(settings.index_dir, expected_model=settings.model_name)
+    return Engine(loaded, embedder, fusion=settings.fusion, fusion_weight=settings.fusion_weight,
+                  query_cache_size=settings.query_cache_size)
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     """Build the app. `engine` may be given (tests share one); otherwise the lifespan loads it once."""
     settings = settings or get_settings()
@@ -219,6 +278,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.engine = engine if engine is not None else load_engine(settings)
+        if engine is None:
+            _install_sighup(app)
         yield
         app.state.engine = None
 
@@ -237,6 +298,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.state.generator = ChatAnswerer(settings.llm_url, settings.llm_model, settings.llm_api_key,
                                            settings.llm_timeout_s)
     errors.install(app)
+    from .guards import Guards, TokenBuckets
+
+    buckets = TokenBuckets(settings.ask_rate_per_minute, settings.ask_rate_burst) if settings.ask_rate_per_minute > 0 \
+        else None
+    app.add_middleware(Guards, max_body_bytes=settings.max_body_bytes, ask_buckets=buckets)
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Content-Type"])
     app.include_router(router)
     if (WEB_DIR / "index.html").exists():
         from fastapi.staticfiles import StaticFiles

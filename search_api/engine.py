@@ -96,6 +96,14 @@ class Engine:
                     m |= C7_MASK
             masks[i] = m
         self.line_masks = masks
+        self.kind_names, kind_codes = np.unique(self.kinds.astype(str), return_inverse=True)
+        self.kind_names = [str(x) for x in self.kind_names]
+        self.kind_codes = kind_codes.astype(np.int64)
+        self.role_names, role_codes = np.unique(self.roles.astype(str), return_inverse=True)
+        self.role_names = [str(x) for x in self.role_names]
+        self.role_codes = role_codes.astype(np.int64)
+        dated_years = self.years[self.years >= 0]
+        self.year_min = int(dated_years.min()) if len(dated_years) else 0
         self.embeddings = np.asarray(index.embeddings)
         from pathlib import Path
 
@@ -263,30 +271,36 @@ class Engine:
         return [h for h, k in zip(head, keep) if k] + tail
 
     def facets(self, vids: np.ndarray) -> dict[str, dict[str, int]]:
-        from collections import Counter
-
+        """Counts over the match set, all with numpy on integer columns prepared at load time."""
         vids = np.asarray(vids, dtype=np.int64)
         masks = self.line_masks[vids]
         lines: dict[str, int] = {}
         for code, bit in LINE_BITS.items():
-            n = int(((masks & bit) != 0).sum())
+            n = int(np.count_nonzero(masks & bit))
             if n:
                 lines[code] = n
-        c7 = int(((masks & C7_MASK) != 0).sum())
+        c7 = int(np.count_nonzero(masks & C7_MASK))
         if c7:
             lines["C7"] = c7
-        years = Counter(self.years[vids][self.years[vids] >= 0].tolist())
-        by_year_kind: dict[str, dict[str, int]] = {}
-        for y, k in zip(self.years[vids].tolist(), self.kinds[vids].tolist()):
-            if y >= 0:
-                row = by_year_kind.setdefault(str(y), {})
-                row[k] = row.get(k, 0) + 1
+        kinds = np.bincount(self.kind_codes[vids], minlength=len(self.kind_names))
+        roles = np.bincount(self.role_codes[vids], minlength=len(self.role_names))
+        years = self.years[vids]
+        dated = years >= 0
+        year_kind: dict[str, dict[str, int]] = {}
+        if dated.any():
+            key = (years[dated].astype(np.int64) - self.year_min) * len(self.kind_names) + self.kind_codes[vids][dated]
+            counts = np.bincount(key)
+            for k in np.flatnonzero(counts):
+                y, kc = divmod(int(k), len(self.kind_names))
+                year_kind.setdefault(str(y + self.year_min), {})[self.kind_names[kc]] = int(counts[k])
+        by_year = {y: sum(v.values()) for y, v in year_kind.items()}
+        order = lambda d: dict(sorted(d.items(), key=lambda kv: -kv[1]))
         return {
-            "year_kind": dict(sorted(by_year_kind.items())),
+            "year_kind": year_kind,
             "action_line": dict(sorted(lines.items(), key=lambda kv: _line_order(kv[0]))),
-            "kind": dict(Counter(self.kinds[vids].tolist()).most_common()),
-            "role": dict(Counter(self.roles[vids].tolist()).most_common()),
-            "year": {str(y): n for y, n in sorted(years.items())},
+            "kind": order({self.kind_names[i]: int(n) for i, n in enumerate(kinds) if n}),
+            "role": order({self.role_names[i]: int(n) for i, n in enumerate(roles) if n}),
+            "year": by_year,
         }
 
 

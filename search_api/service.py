@@ -67,6 +67,7 @@ def search(engine: Engine, q: str, *, k: int = 10, offset: int = 0, filters: Fil
     timings["present"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     return {
+        "build_id": engine.index.manifest.get("build_id"),
         "query": q, "query_run": {"text": q, "mode": res.mode, "filters": filters.as_dict(), "group_by": group_by},
         **({"notice": res.notice} if res.notice else {}),
         "total": res.total, "available": res.available, "k": k, "offset": offset, "results": cards,

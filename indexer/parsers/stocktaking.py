@@ -184,6 +184,8 @@ def parse_jsonl(path: Path, id_prefix: str, source: str) -> tuple[list[Document]
             records.append(json.loads(line))
         except json.JSONDecodeError as exc:
             problems.append(f"line {n}: invalid JSON ({exc.msg})")
+    if not records:
+        raise ParseError("no valid JSON lines: " + "; ".join(problems[:3]) if problems else "no records")
     docs, more = parse_records(path, id_prefix, source, records)
     return docs, problems + more
 

@@ -1,0 +1,189 @@
+"""Bad input, crashes mid-build, atomic reloads and hostile clients."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import MODEL_NAME, SAMPLE
+from fastapi.testclient import TestClient
+
+ROOT = Path(__file__).resolve().parents[1]
+WSIS = shutil.which("wsis", path=str(Path(sys.executable).parent)) or "wsis"
+MEMORY_BOUND_MIB = 1536
+
+
+def run_build(source: Path, index: Path, report: Path, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WSIS_CACHE_DIR": str(index.parent / "cache"), **(env_extra or {})}
+    return subprocess.run([WSIS, "build", "--source", str(source), "--index", str(index), "--report", str(report),
+                           "--quiet"], env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_hostile_corpus_builds_within_memory_bound(tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import make_hostile_corpus
+
+    expect = make_hostile_corpus.write(tmp_path / "hostile")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    proc = run_build(tmp_path / "hostile", tmp_path / "index", tmp_path / "report.json")
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    failed = {f["source"].split(" (")[0]: f["reason"] for f in report["failures"]}
+    print(f"\nhostile corpus: {len(expect)} files, {len(failed)} reported, peak RSS {peak_mib:.0f} MiB "
+          f"(children max before {before / 1024:.0f} MiB)")
+    for name, want in expect.items():
+        if want == "ok":
+            assert name not in failed, (name, failed.get(name))
+        elif want:
+            assert name in failed and want.lower() in failed[name].lower(), (name, failed.get(name))
+    assert report["documents"]["action_line_report"] >= 2 and report["documents"]["stocktaking_entry"] >= 1
+    assert peak_mib < MEMORY_BOUND_MIB
+
+
+def test_kill9_mid_build_never_replaces_the_last_good_index(tmp_path, embedder):
+    from indexer.build import build_index
+    from indexer.chunk import ChunkSettings
+    from indexer.index import load_index, read_manifest
+
+    index = tmp_path / "index"
+    src = tmp_path / "src"
+    shutil.copytree(SAMPLE, src)
+    build_index([src], index, embedder=embedder, chunk=ChunkSettings(), max_file_bytes=10**7, progress=False,
+                model_name=MODEL_NAME)
+    good = read_manifest(index)["build_id"]
+    (src / "extra.md").write_text("# Extra\n\nA new page about satellite broadband for islands.\n")
+    rng = random.Random(7)
+    killed = 0
+    for delay in sorted(rng.uniform(0.5, 9.0) for _ in range(3)):
+        env = {**os.environ, "WSIS_CACHE_DIR": str(tmp_path / "nocache")}
+        proc = subprocess.Popen([WSIS, "build", "--source", str(src), "--index", str(index), "--quiet", "--no-cache"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        if proc.poll() is not None:  # finished before the kill: a complete build may be swapped in
+            good = read_manifest(index)["build_id"]
+            continue
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        killed += 1
+        assert read_manifest(index)["build_id"] == good, "a killed build must not be swapped in"
+        loaded = load_index(index, expected_model=MODEL_NAME)  # loads, complete and consistent
+        assert loaded.manifest["build_id"] == good
+    assert killed >= 2
+    proc = run_build(src, index, tmp_path / "r.json")
+    assert proc.returncode == 0, proc.stderr
+    assert read_manifest(index)["build_id"] != good
+    assert load_index(index).store.document("extra.md") is not None
+
+
+def test_reload_swaps_atomically_with_token(tmp_path, embedder):
+    from indexer.build import build_index
+    from indexer.chunk import ChunkSettings
+    from indexer.settings import Settings
+    from search_api.app import create_app
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.md").write_text("# Fibre\n\nFibre backbone reaches the northern provinces.\n")
+    index = tmp_path / "index"
+    kw = dict(embedder=embedder, chunk=ChunkSettings(), max_file_bytes=10**6, progress=False, model_name=MODEL_NAME)
+    build_index([src], index, **kw)
+    settings = Settings(index_dir=index, admin_token="s3cret", ask_rate_per_minute=0)
+    with TestClient(create_app(settings)) as c:
+        first = c.get("/search", params={"q": "fibre backbone"}).json()
+        (src / "b.md").write_text("# Satellites\n\nLow-orbit satellites connect island schools.\n")
+        build_index([src], index, **kw)
+        assert c.get("/search", params={"q": "fibre"}).json()["build_id"] == first["build_id"]  # not reloaded yet
+        assert c.post("/admin/reload").status_code == 404
+        assert c.post("/admin/reload", headers={"X-Admin-Token": "wrong"}).status_code == 404
+        r = c.post("/admin/reload", headers={"X-Admin-Token": "s3cret"}).json()
+        assert r["previous"] == first["build_id"] and r["build_id"] != first["build_id"]
+        after = c.get("/search", params={"q": "satellites island schools"}).json()
+        assert after["build_id"] == r["build_id"] and after["results"][0]["document_id"] == "b.md"
+
+
+@pytest.fixture(scope="module")
+def hostile_client(engine):
+    from indexer.settings import Settings
+    from search_api.app import create_app
+
+    settings = Settings(ask_rate_per_minute=6, ask_rate_burst=3, max_body_bytes=16_384)
+    with TestClient(create_app(settings, engine=engine)) as c:
+        yield c
+
+
+def shape(r, status=None):
+    assert r.status_code < 500, r.text
+    if status:
+        assert r.status_code == status, r.text
+    if r.status_code >= 400:
+        assert set(r.json()) == {"error"} and r.json()["error"]["status"] == r.status_code
+    return r
+
+
+def test_hostile_queries(hostile_client):
+    c = hostile_client
+    shape(c.get("/search", params={"q": "x" * 60_000}), 422)  # URLs past 64 KB are refused by clients themselves
+    shape(c.post("/ask", json={"question": "x" * 1_000_000}), 413)  # a 1 MB query as a body
+    shape(c.get("/search?q=%FF%FE%00abc"))
+    shape(c.get("/search", params={"q": "\x00\x01\x02\x1b[31m broadband \x7f"}), 200)
+    shape(c.get("/search", params={"q": "ok", "k": 10**12}), 422)
+    shape(c.get("/search", params={"q": "ok", "offset": 10**12}), 422)
+    shape(c.get("/search", params={"q": "ok", "year_from": "NaN"}), 422)
+    shape(c.get("/search", params={"q": "ok", "action_line": ["C5"] * 500}), 200)
+    shape(c.get("/search", params={"q": "ok", "whatever": "1", "__proto__": "x"}), 200)
+    for path in ("/documents/../../etc/passwd", "/documents/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+                 "/passages/..%2F..%2Fetc%2Fpasswd", "/documents/" + "a/" * 2000):
+        shape(c.get(path), 404)
+    r = shape(c.get("/search", params={"q": "<script>alert(1)</script> security"}), 200)
+    assert r.headers["content-type"].startswith("application/json") and r.headers["x-content-type-options"] == "nosniff"
+    for card in r.json()["results"]:
+        assert "<script" not in card["snippet"]
+    assert "Access-Control-Allow-Origin" not in r.headers  # CORS off by default
+
+
+def test_request_size_and_rate_limits(hostile_client):
+    c = hostile_client
+    shape(c.post("/ask", content=b'{"question": "' + b"a" * 20_000 + b'"}',
+                 headers={"Content-Type": "application/json"}), 413)
+    shape(c.post("/ask", content=b"not json", headers={"Content-Type": "application/json"}), 422)
+    codes = [c.post("/ask", json={"question": "How do CERTs cooperate?"}).status_code for _ in range(5)]
+    assert 429 in codes and all(x in (200, 429) for x in codes)
+    r = c.post("/ask", json={"question": "How do CERTs cooperate?"})
+    shape(r, 429)
+    assert int(r.headers["Retry-After"]) >= 1
+
+
+def test_long_and_many_conversations_stay_bounded():
+    from search_api.answer import Conversations, Turn
+    from search_api.engine import Filters
+
+    convs = Conversations(max_count=50, max_age_s=3600, max_turns=20)
+    conv = convs.get_or_create(None)
+    for i in range(500):
+        convs.add(conv, Turn(question=f"q{i}", query=f"q{i}", filters=Filters(), topic="t"))
+    assert len(conv.turns) == 20
+    for _ in range(5000):
+        convs.get_or_create(None)
+    assert len(convs) == 50
+    assert len(convs.get_or_create("x" * 10_000).id) <= 64
+
+
+def test_cors_when_configured(engine):
+    from indexer.settings import Settings
+    from search_api.app import create_app
+
+    with TestClient(create_app(Settings(cors_origins=["https://wsis.example.org"]), engine=engine)) as c:
+        r = c.get("/health", headers={"Origin": "https://wsis.example.org"})
+        assert r.headers["access-control-allow-origin"] == "https://wsis.example.org"
+        r = c.get("/health", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in r.headers
