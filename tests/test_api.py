@@ -10,9 +10,10 @@ from fastapi.testclient import TestClient
 
 @pytest.fixture(scope="module")
 def client(engine):
+    from indexer.settings import Settings
     from search_api.app import create_app
 
-    with TestClient(create_app(engine=engine)) as c:
+    with TestClient(create_app(Settings(ask_rate_per_minute=0), engine=engine)) as c:
         yield c
 
 

@@ -31,7 +31,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server(built_index):
     port = free_port()
-    env = {**os.environ, "WSIS_INDEX_DIR": str(built_index[0])}
+    env = {**os.environ, "WSIS_INDEX_DIR": str(built_index[0]), "WSIS_ASK_RATE_PER_MINUTE": "0"}
     wsis = shutil.which("wsis", path=str(Path(sys.executable).parent)) or "wsis"
     proc = subprocess.Popen([wsis, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
