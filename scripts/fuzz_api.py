@@ -1,0 +1,64 @@
+"""Fuzz the API against its own OpenAPI schema with schemathesis (pip install schemathesis==4.32.5):
+
+    python scripts/fuzz_api.py [--max-examples 50]
+
+Builds an index of the bundled corpus into a temporary folder, serves it on 127.0.0.1 and runs
+`schemathesis run` with the `not_a_server_error` check: any 5xx fails the run. Prints schemathesis's
+summary and exits with its status."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--max-examples", type=int, default=50)
+    args = ap.parse_args()
+    st = shutil.which("schemathesis", path=str(BIN)) or shutil.which("schemathesis")
+    if not st:
+        print("schemathesis is not installed: pip install schemathesis==4.32.5", file=sys.stderr)
+        return 2
+    tmp = Path(tempfile.mkdtemp(prefix="wsis-fuzz-"))
+    env = {**os.environ, "WSIS_INDEX_DIR": str(tmp / "index"), "WSIS_CACHE_DIR": str(tmp / "cache"),
+           "WSIS_ASK_RATE_PER_MINUTE": "0"}
+    subprocess.run([str(BIN / "wsis"), "build", "--quiet"], env=env, check=True, capture_output=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([str(BIN / "wsis"), "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(base + "/health", timeout=1).json().get("encoder") == "ready":
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        cmd = [st, "run", f"{base}/openapi.json", "--checks", "not_a_server_error",
+               "--max-examples", str(args.max_examples)]
+        print(" ".join(cmd), flush=True)
+        return subprocess.run(cmd).returncode
+    finally:
+        server.terminate()
+        server.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
