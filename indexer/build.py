@@ -68,7 +68,8 @@ def training_labels(doc: Document) -> str | None:
 
 def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: ChunkSettings, max_file_bytes: int,
                 keep_builds: int = 2, progress: bool = True, model_name: str = "", cache=None,
-                hnsw_threshold: int = 20_000) -> BuildReport:
+                hnsw_threshold: int = 20_000, backend: str = "faiss", milvus_uri: str = "",
+                milvus_token: str = "") -> BuildReport:
     """`cache` is an EmbeddingCache (or None to embed everything)."""
     from tqdm import tqdm
 
@@ -174,6 +175,14 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
             "counts": {"documents": len(docs), "passages": len(pairs), "by_kind": report.documents,
                        "failures": len(report.failures)},
         }
+        manifest["backend"] = {"backend": "faiss"}
+        if backend == "milvus":
+            from search_api.backends import write_milvus
+
+            manifest["backend"] = write_milvus(milvus_uri, writer.build_id, writer.dir / "store.sqlite", texts, vectors,
+                                               token=milvus_token)
+        elif backend != "faiss":
+            raise RuntimeError(f"unknown backend {backend!r} (faiss or milvus)")
         final = writer.commit(manifest, keep=keep_builds)
     except BaseException:
         writer.abort()

@@ -57,7 +57,8 @@ def cmd_build(args) -> int:
     try:
         report = build_index(sources, index, embedder=embedder, chunk=chunk, max_file_bytes=s.max_file_bytes,
                              keep_builds=s.keep_builds, progress=not args.quiet, model_name=s.model_name,
-                             cache=cache, hnsw_threshold=s.hnsw_threshold)
+                             cache=cache, hnsw_threshold=s.hnsw_threshold, backend=args.backend or s.backend,
+                             milvus_uri=s.milvus_uri, milvus_token=s.milvus_token)
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -98,7 +99,10 @@ def _open_engine(index_arg):
     except IndexError_ as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2)
-    return Engine(loaded, _embedder(s), fusion=s.fusion, fusion_weight=s.fusion_weight)
+    from search_api.app import open_backend
+
+    return Engine(loaded, _embedder(s), fusion=s.fusion, fusion_weight=s.fusion_weight,
+                  backend=open_backend(loaded.manifest, s))
 
 
 def cmd_search(args) -> int:
@@ -420,7 +424,10 @@ def eval_retrieval(args, s) -> int:
                 print(f"skip {name}: {folder} not found", file=sys.stderr)
                 continue
             ds = ev.load_beir(folder, gain=args.gain)
-            runs = ev.run_collection(ds, embedder, cache, fusion=fusion)
+            if (args.backend or "faiss") == "milvus":
+                runs = ev.run_collection_milvus(ds, embedder, cache, str(Path(args.work_milvus)), fusion=fusion)
+            else:
+                runs = ev.run_collection(ds, embedder, cache, fusion=fusion)
             recall_k = 100
         results[name] = {}
         per_query[name] = {}
@@ -457,7 +464,8 @@ def _wsis_engine(args, s, embedder):
     from .embed import EmbeddingCache
     from .index import IndexError_, load_index
 
-    index = Path(args.wsis_index)
+    backend = getattr(args, "backend", None) or "faiss"
+    index = Path(args.wsis_index) if backend == "faiss" else Path(str(args.wsis_index) + "-milvus")
     corpus = Path(args.corpus)
     try:
         loaded = load_index(index, expected_model=s.model_name)
@@ -470,9 +478,13 @@ def _wsis_engine(args, s, embedder):
         print(f"building the WSIS evaluation index at {index} ...", file=sys.stderr)
         cache = EmbeddingCache(s.cache_dir / "embeddings.sqlite", f"{s.model_name}|{embedder.dtype}|{s.max_seq_length}")
         build_index([corpus], index, embedder=embedder, chunk=ChunkSettings(s.chunk_target_words, s.chunk_min_words,
-                    s.chunk_max_words), max_file_bytes=s.max_file_bytes, model_name=s.model_name, cache=cache)
+                    s.chunk_max_words), max_file_bytes=s.max_file_bytes, model_name=s.model_name, cache=cache,
+                    backend=backend, milvus_uri=str(Path(args.work_milvus)))
         loaded = load_index(index, expected_model=s.model_name)
-    return Engine(loaded, embedder, fusion=s.fusion, fusion_weight=s.fusion_weight)
+    from search_api.app import open_backend
+
+    return Engine(loaded, embedder, fusion=s.fusion, fusion_weight=s.fusion_weight,
+                  backend=open_backend(loaded.manifest, s))
 
 
 def cmd_serve(args) -> int:
@@ -493,8 +505,13 @@ def cmd_serve(args) -> int:
     except IndexError_ as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"serving index {m['build_id']} ({m['counts']['passages']} passages) on http://{args.host}:{args.port}/",
-          flush=True)
+    built = (m.get("backend") or {}).get("backend", "faiss")
+    if args.backend and args.backend != built:
+        print(f"error: the index was built for the {built} backend, not {args.backend} "
+              f"(rebuild with wsis build --backend {args.backend})", file=sys.stderr)
+        return 2
+    print(f"serving index {m['build_id']} ({m['counts']['passages']} passages, {built} backend) on "
+          f"http://{args.host}:{args.port}/", flush=True)
     from search_api.app import create_app
 
     uvicorn.run(create_app(s), host=args.host, port=args.port, log_level="warning" if not args.verbose else "info",
@@ -516,6 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--report", metavar="FILE", help="also write the build report as JSON")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.add_argument("--no-cache", action="store_true", help="embed every passage, ignoring the embedding cache")
+    b.add_argument("--backend", choices=("faiss", "milvus"), help="passage index backend (default WSIS_BACKEND or faiss)")
     b.set_defaults(func=cmd_build)
 
     s = sub.add_parser("search", help="print the best passages for a query",
@@ -576,6 +594,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--weight", type=float, help="retrieval: dense weight of convex fusion (default: the setting)")
     ev.add_argument("--per-query", metavar="FILE", help="retrieval: per-query scores file (default beside --json)")
     ev.add_argument("--strict", action="store_true", help="retrieval: exit 1 when a figure is [FAIL]")
+    ev.add_argument("--backend", choices=("faiss", "milvus"), help="retrieval: passage index backend (default faiss)")
+    ev.add_argument("--work-milvus", default="var/eval/milvus.db",
+                    help="retrieval: milvus-lite file for --backend milvus (default var/eval/milvus.db)")
     ev.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     ev.add_argument("--seed", type=int, default=0, help="fold shuffling seed (default 0)")
     ev.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
@@ -586,6 +607,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--index", metavar="DIR", help="index path (default: var/index or WSIS_INDEX_DIR)")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     sv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    sv.add_argument("--backend", choices=("faiss", "milvus"),
+                    help="expected backend; the index's manifest says which one it was built with")
     sv.set_defaults(func=cmd_serve)
 
     cr = sub.add_parser("crawl", help="fetch the real sources (or ad-hoc seeds) into a raw-document folder",

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     ask_rate_burst: int = 10
     cors_origins: list[str] = []
     admin_token: str = ""
+    # Passage-index backend: "faiss" (embedded, default) or "milvus" (WSIS_MILVUS_URI: a milvus-lite file
+    # path such as var/milvus.db, or a Milvus Distributed URI such as http://milvus:19530).
+    backend: str = "faiss"
+    milvus_uri: str = str(REPO_ROOT / "var" / "milvus.db")
+    milvus_token: str = ""
     query_cache_size: int = 2048  # query vectors kept in memory (0: none)
     hnsw_threshold: int = 20_000  # flat FAISS index below this many passages, HNSW from it
     # Question answering: abstain when no retrieved passage reaches this cosine to the question

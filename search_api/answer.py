@@ -211,7 +211,11 @@ def answer(engine: Engine, question: str, filters: Filters, conv: Conversation, 
     qwords = set(content_words(query))
     lex = np.array([len(qwords & set(content_words(x["text"]))) / max(1, len(qwords)) for x in cands])
     prior = np.array([1.0 / (1 + 0.15 * x["rank"]) for x in cands])
-    score = (0.6 * dense + 0.4 * lex) * prior
+    # A question about recommendations (challenges, achievements...) prefers passages of that role.
+    wanted = {r for w, r in ROLE_WORDS.items() if re.search(rf"\b{w}\b", question.lower())}
+    role_of = {c["passage_id"]: c["role"] for c in cards}
+    boost = np.array([1.25 if role_of.get(x["passage_id"]) in wanted else 1.0 for x in cands])
+    score = (0.6 * dense + 0.4 * lex) * prior * boost
     picked = mmr(score, svecs, cfg.max_sentences, floor=0.6 * float(score.max()))
     if len(picked) < cfg.min_sentences:
         picked = mmr(score, svecs, cfg.min_sentences)

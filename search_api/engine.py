@@ -63,8 +63,10 @@ class Engine:
     """Everything per-passage that filters need is turned into numpy columns once, at load time."""
 
     def __init__(self, index, embedder, candidates: int = 200, dense_floor: float = 0.30,
-                 fusion: str = "convex", fusion_weight: float = 0.5, query_cache_size: int = 2048):
+                 fusion: str = "convex", fusion_weight: float = 0.5, query_cache_size: int = 2048,
+                 backend=None):
         self.index = index
+        self.backend = backend  # None: the embedded FAISS + bm25s index of the index folder
         self._ready = threading.Event()
         self.encoder_error = ""
         if embedder is not None:
@@ -165,10 +167,16 @@ class Engine:
 
     # ---------------------------------------------------------------- retrieval
 
-    def dense(self, qvec: np.ndarray, depth: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def dense(self, qvec: np.ndarray, depth: int, mask: np.ndarray | None,
+              filters: Filters | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top `depth` passages by cosine, inside the filter. A filter that leaves few passages is searched
         exactly over those passages only; a wider one inside the vector index (IDSelectorBitmap)."""
         import faiss
+
+        if self.backend is not None:
+            if mask is not None and not mask.any():
+                return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+            return self.backend.dense(qvec, depth, filters, mask)
 
         q = qvec.reshape(1, -1).astype(np.float32)
         if mask is None:
@@ -191,7 +199,11 @@ class Engine:
         keep = ids >= 0
         return ids[keep].astype(np.int64), scores[keep]
 
-    def bm25(self, query: str, depth: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def bm25(self, query: str, depth: int, mask: np.ndarray | None,
+             filters: Filters | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.backend is not None:
+            ids, scores, matched = self.backend.keyword(query, depth, filters, mask)
+            return ids, scores, (ids if matched is None else matched)
         scores = self.index.keyword.scores(query)
         if mask is not None:
             scores = np.where(mask, scores, 0.0)
@@ -224,11 +236,11 @@ class Engine:
                 qvec = self.encode_query(query)
             timings["encode"] = time.perf_counter() - t
             t = time.perf_counter()
-            dense_ids, dense_scores = self.dense(qvec, depth, mask)
+            dense_ids, dense_scores = self.dense(qvec, depth, mask, filters)
             timings["dense"] = time.perf_counter() - t
         if mode in ("hybrid", "bm25"):
             t = time.perf_counter()
-            bm_ids, bm_scores, matched = self.bm25(query, depth, mask)
+            bm_ids, bm_scores, matched = self.bm25(query, depth, mask, filters)
             timings["bm25"] = time.perf_counter() - t
         t = time.perf_counter()
         # The match set: passages holding a query term, plus dense candidates close enough to count as

@@ -136,6 +136,40 @@ def run_collection(ds: Dataset, embedder, cache_dir: Path, depth: int = 100, fus
     return runs
 
 
+def run_collection_milvus(ds: Dataset, embedder, cache_dir: Path, uri: str, depth: int = 100,
+                          fusion: dict | None = None) -> dict[str, dict[str, list[str]]]:
+    """The same runs with the Milvus backend: vectors in an HNSW field, BM25 computed by Milvus."""
+    from .backends import MilvusBackend, create_collection
+
+    ids = sorted(ds.corpus)
+    texts = [ds.corpus[i] for i in ids]
+    cache = _cache_path(cache_dir, ds, f"{getattr(embedder, 'model_dir', '')}|{embedder.dtype}|"
+                                       f"{embedder.model.max_seq_length}")
+    emb = np.load(cache) if cache.exists() else embedder.encode(texts)
+    if not cache.exists():
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cache, emb)
+    name = f"eval_{ds.name}"
+    client = create_collection(uri, name, emb.shape[1])
+    rows = [{"vid": i, "passage_id": ids[i][:1024], "doc_id": ids[i][:1024], "text": texts[i][:60000],
+             "dense": emb[i].tolist(), "kind": "doc", "role": "none", "year": -1, "lines": [], "country": "",
+             "stakeholder": ""} for i in range(len(ids))]
+    for i in range(0, len(rows), 500):
+        client.insert(name, rows[i:i + 500])
+    client.flush(name)
+    backend = MilvusBackend(uri, name)
+    qids = list(ds.queries)
+    qvecs = embedder.encode([ds.queries[q] for q in qids])
+    runs: dict[str, dict[str, list[str]]] = {s: {} for s in SYSTEMS}
+    for qi, qid in enumerate(qids):
+        d_ids, d_sc = backend.dense(qvecs[qi], depth, None, None)
+        b_ids, b_sc, _ = backend.keyword(ds.queries[qid], depth, None, None)
+        runs["dense"][qid] = [ids[i] for i in d_ids]
+        runs["bm25"][qid] = [ids[i] for i in b_ids]
+        runs["hybrid"][qid] = [ids[i] for i, _ in fuse_lists(d_ids, d_sc, b_ids, b_sc, **(fusion or {}))[:depth]]
+    return runs
+
+
 # ------------------------------------------------------------------ WSIS set (document level over the index)
 
 def wsis_dataset(eval_dir: Path) -> Dataset:

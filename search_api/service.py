@@ -148,7 +148,7 @@ def related(engine: Engine, *, document_id: str | None = None, text: str | None 
     }
     out: dict = {"query": {"document_id": document_id, "text": query_text, "action_lines": sorted(lines)}}
     for name, f in groups.items():
-        ids, scores = engine.dense(vec.astype(np.float32), 200, engine.mask(f))
+        ids, scores = engine.dense(vec.astype(np.float32), 200, engine.mask(f), f)
         items, seen = [], set()
         for vid, s in zip(ids.tolist(), scores.tolist()):
             d = engine.doc_ids[vid]

@@ -51,7 +51,28 @@ def loaded(built_index):
 
 
 @pytest.fixture(scope="session")
-def engine(loaded, embedder):
+def milvus_index(tmp_path_factory, embedder):
+    """The bundled corpus built with the Milvus backend (milvus-lite, embedded)."""
+    pytest.importorskip("pymilvus")
+    from indexer.build import build_index
+    from indexer.chunk import ChunkSettings
+
+    root = tmp_path_factory.mktemp("milvus")
+    path = root / "index"
+    build_index([SAMPLE], path, embedder=embedder, chunk=ChunkSettings(), max_file_bytes=30_000_000, progress=False,
+                model_name=MODEL_NAME, backend="milvus", milvus_uri=str(root / "milvus.db"))
+    return path
+
+
+@pytest.fixture(scope="session", params=["faiss", "milvus"])
+def engine(request, loaded, embedder):
+    """The engine over the bundled corpus, on each backend: API and retrieval tests run on both."""
+    from indexer.index import load_index
+    from indexer.settings import Settings
+    from search_api.app import open_backend
     from search_api.engine import Engine
 
-    return Engine(loaded, embedder)
+    if request.param == "faiss":
+        return Engine(loaded, embedder)
+    idx = load_index(request.getfixturevalue("milvus_index"), expected_model=MODEL_NAME)
+    return Engine(idx, embedder, backend=open_backend(idx.manifest, Settings()))

@@ -1,0 +1,201 @@
+"""The narrow passage-index interface under the engine, with the embedded FAISS + bm25s implementation
+(default) and a Milvus one (milvus-lite embedded here; the same code targets Milvus Distributed by URI).
+
+    count() / upsert(rows) / delete(vids) / dense(qvec, depth, filters, mask)
+    keyword(query, depth, filters, mask) / hybrid(qvec, query, depth, filters, mask)
+
+Facets, snippets, collapsing and answers stay above this interface and work the same on both."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+import numpy as np
+
+from indexer.actionlines import CODES
+
+log = logging.getLogger(__name__)
+ALIAS = "wsis_passages"
+
+
+class PassageIndex(Protocol):
+    name: str
+
+    def count(self) -> int: ...
+
+    def dense(self, qvec: np.ndarray, depth: int, filters, mask) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def keyword(self, query: str, depth: int, filters, mask) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]: ...
+
+
+def milvus_filter(f) -> str:
+    """Filters as a Milvus boolean expression over the collection's scalar fields."""
+    def q(v: str) -> str:
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    parts = []
+    if f.action_lines:
+        codes = []
+        for c in f.action_lines:
+            codes += [x for x in CODES if x.startswith("C7.")] if c == "C7" else [c]
+        parts.append(f"ARRAY_CONTAINS_ANY(lines, [{', '.join(q(c) for c in codes)}])")
+    if f.kinds:
+        parts.append(f"kind in [{', '.join(q(k) for k in f.kinds)}]")
+    if f.roles:
+        parts.append(f"role in [{', '.join(q(r) for r in f.roles)}]")
+    if f.year_from is not None:
+        parts.append(f"year >= {int(f.year_from)}")
+    if f.year_to is not None:
+        parts.append(f"(year <= {int(f.year_to)} and year >= 0)")
+    for field, values in (("country", f.countries), ("stakeholder", f.stakeholders)):
+        if values:
+            parts.append("(" + " or ".join(f"{field} like {q('%' + v.lower().replace('%', '') + '%')}"
+                                           for v in values) + ")")
+    return " and ".join(parts)
+
+
+class MilvusBackend:
+    name = "milvus"
+
+    def __init__(self, uri: str, collection: str = ALIAS, token: str = ""):
+        from pymilvus import MilvusClient
+
+        self.client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
+        self.collection = collection
+        self.client.load_collection(collection)  # a collection must be loaded before it can be searched
+
+    def count(self) -> int:
+        r = self.client.query(self.collection, filter="", output_fields=["count(*)"])
+        return int(r[0]["count(*)"])
+
+    def _search(self, data, field: str, metric: str, depth: int, filters) -> tuple[np.ndarray, np.ndarray]:
+        expr = milvus_filter(filters) if filters is not None else ""
+        res = self.client.search(self.collection, data=[data], anns_field=field, limit=min(depth, 16384),
+                                 filter=expr, output_fields=[], search_params={"metric_type": metric})
+        hits = res[0] if res else []
+        ids = np.array([h["id"] if "id" in h else h["vid"] for h in hits], dtype=np.int64)
+        scores = np.array([abs(float(h["distance"])) for h in hits], dtype=np.float32)
+        return ids, scores
+
+    def dense(self, qvec, depth, filters, mask):
+        return self._search([float(x) for x in qvec], "dense", "IP", depth, filters)
+
+    def keyword(self, query, depth, filters, mask):
+        ids, scores = self._search(query, "sparse", "BM25", depth, filters)
+        return ids, scores, None  # Milvus returns a top list, not every matching passage
+
+    def hybrid(self, qvec, query, depth, filters, mask, k: int = 60):
+        from pymilvus import AnnSearchRequest, RRFRanker
+
+        expr = milvus_filter(filters) if filters is not None else ""
+        reqs = [AnnSearchRequest(data=[[float(x) for x in qvec]], anns_field="dense", param={"metric_type": "IP"},
+                                 limit=depth, expr=expr),
+                AnnSearchRequest(data=[query], anns_field="sparse", param={"metric_type": "BM25"}, limit=depth,
+                                 expr=expr)]
+        res = self.client.hybrid_search(self.collection, reqs, ranker=RRFRanker(k), limit=depth, output_fields=[])
+        hits = res[0] if res else []
+        return [(int(h["id"]), float(h["distance"])) for h in hits]
+
+    def upsert(self, rows: list[dict]) -> None:
+        self.client.upsert(self.collection, rows)
+
+    def delete(self, vids: list[int]) -> None:
+        self.client.delete(self.collection, ids=vids)
+
+
+# English analysis (lower case, stop words, Snowball stemming) like the embedded BM25, where the server
+# supports it; milvus-lite only knows the "standard" tokenizer, so it falls back to that.
+ANALYZERS = (
+    {"tokenizer": "standard", "filter": ["lowercase", {"type": "stop", "stop_words": ["_english_"]},
+                                         {"type": "stemmer", "language": "english"}]},
+    {"tokenizer": "standard", "filter": ["lowercase"]},
+    {"type": "standard"},
+)
+
+
+def create_collection(uri: str, name: str, dim: int, token: str = ""):
+    from pymilvus.exceptions import MilvusException
+
+    last = None
+    for analyzer in ANALYZERS:
+        try:
+            client = _create_collection(uri, name, dim, token, analyzer)
+            client.analyzer_used = analyzer
+            return client
+        except MilvusException as exc:
+            last = exc
+            log.info("analyzer %s not supported here: %s", analyzer, exc)
+    raise last
+
+
+def _create_collection(uri: str, name: str, dim: int, token: str, analyzer: dict):
+    """A collection for passages: dense vector (HNSW, inner product), BM25 sparse vector computed by Milvus
+    from `text`, and the scalar fields filters need."""
+    from pymilvus import DataType, Function, FunctionType, MilvusClient
+
+    client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
+    if client.has_collection(name):
+        client.drop_collection(name)
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("vid", DataType.INT64, is_primary=True)
+    schema.add_field("passage_id", DataType.VARCHAR, max_length=1024)
+    schema.add_field("doc_id", DataType.VARCHAR, max_length=1024)
+    schema.add_field("text", DataType.VARCHAR, max_length=65535, enable_analyzer=True, analyzer_params=analyzer)
+    schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_field("kind", DataType.VARCHAR, max_length=64)
+    schema.add_field("role", DataType.VARCHAR, max_length=32)
+    schema.add_field("year", DataType.INT64)
+    schema.add_field("lines", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=32, max_length=32)
+    schema.add_field("country", DataType.VARCHAR, max_length=256)
+    schema.add_field("stakeholder", DataType.VARCHAR, max_length=128)
+    schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["text"],
+                                 output_field_names=["sparse"]))
+    ip = client.prepare_index_params()
+    ip.add_index("dense", index_type="HNSW", metric_type="IP", params={"M": 32, "efConstruction": 80})
+    ip.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    client.create_collection(name, schema=schema, index_params=ip)
+    return client
+
+
+def write_milvus(uri: str, build_id: str, store_path, texts: list[str], vectors: np.ndarray, token: str = "",
+                 batch: int = 500) -> dict[str, Any]:
+    """Write every passage of a finished build into a new collection, then point the alias at it: readers
+    following the alias switch from the old collection to the new one at once (no downtime)."""
+    import json
+    import sqlite3
+
+    name = "wsis_" + "".join(ch if ch.isalnum() else "_" for ch in build_id)
+    client = create_collection(uri, name, vectors.shape[1], token)
+    con = sqlite3.connect(store_path)
+    rows = con.execute("SELECT p.vid, p.id, p.doc_id, p.role, p.action_lines, d.kind, d.year, d.metadata "
+                       "FROM passages p JOIN documents d ON d.id = p.doc_id ORDER BY p.vid").fetchall()
+    con.close()
+    out = []
+    for vid, pid, doc_id, role, lines, kind, year, meta in rows:
+        m = json.loads(meta)
+        out.append({"vid": vid, "passage_id": pid[:1024], "doc_id": doc_id[:1024], "text": texts[vid][:60000],
+                    "dense": vectors[vid].tolist(), "kind": kind, "role": role, "year": int(year if year is not None else -1),
+                    "lines": [t["line"] for t in json.loads(lines)][:32],
+                    "country": (m.get("country") or "").lower()[:256],
+                    "stakeholder": (m.get("stakeholder_type") or "").lower()[:128]})
+        if len(out) >= batch:
+            client.insert(name, out)
+            out = []
+    if out:
+        client.insert(name, out)
+    client.flush(name)
+    old = client.describe_alias(ALIAS).get("collection_name") if ALIAS in client.list_aliases().get("aliases", []) \
+        else None
+    if old:
+        client.alter_alias(name, ALIAS)
+    else:
+        client.create_alias(name, ALIAS)
+    # Keep the new and the previous collection (a server may still read the previous build); drop older ones.
+    builds = sorted(c for c in client.list_collections() if c.startswith("wsis_build_"))
+    for c in builds[:-2]:
+        if c not in (name, old):
+            client.drop_collection(c)
+    return {"backend": "milvus", "uri": uri, "collection": name, "alias": ALIAS,
+            "analyzer": getattr(client, "analyzer_used", None)}
