@@ -72,6 +72,13 @@ def test_kill9_mid_build_never_replaces_the_last_good_index(tmp_path, embedder):
         if proc.poll() is not None:  # finished before the kill: a complete build may be swapped in
             good = read_manifest(index)["build_id"]
             continue
+        if killed == 0:  # a server started while a build is running serves the last complete index
+            from indexer.settings import Settings
+            from search_api.app import create_app
+
+            with TestClient(create_app(Settings(index_dir=index))) as c:
+                assert c.get("/health").json()["build_id"] == good
+                assert c.get("/search", params={"q": "broadband"}).json()["build_id"] == good
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         killed += 1
