@@ -519,6 +519,15 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def _add_filter_args(p: argparse.ArgumentParser) -> None:
+    """The filters `wsis search` and `wsis ask` share."""
+    p.add_argument("--action-line", action="append", metavar="CODE", help="filter, e.g. C5 or C7.e-health")
+    p.add_argument("--kind", action="append", help="filter by document kind")
+    p.add_argument("--role", action="append", help="filter by role")
+    p.add_argument("--year-from", type=int, help="filter: from this year")
+    p.add_argument("--year-to", type=int, help="filter: up to this year")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wsis", description="WSIS knowledge search: build, inspect and query the index.")
     p.add_argument("--version", action="version", version=f"wsis-search {__version__}")
@@ -542,11 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--index", metavar="DIR", help="index path (default: var/index or WSIS_INDEX_DIR)")
     s.add_argument("--k", type=int, default=10, help="number of passages (default 10)")
     s.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid", help="retrieval mode")
-    s.add_argument("--action-line", action="append", metavar="CODE", help="filter, e.g. C5 or C7.e-health")
-    s.add_argument("--kind", action="append", help="filter by document kind")
-    s.add_argument("--role", action="append", help="filter by role")
-    s.add_argument("--year-from", type=int)
-    s.add_argument("--year-to", type=int)
+    _add_filter_args(s)
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_search)
 
@@ -554,11 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Extractive answer: sentences from the best passages, each cited.")
     a.add_argument("question")
     a.add_argument("--index", metavar="DIR", help="index path (default: var/index or WSIS_INDEX_DIR)")
-    a.add_argument("--action-line", action="append", metavar="CODE", help="filter, e.g. C5 or C7.e-health")
-    a.add_argument("--kind", action="append", help="filter by document kind")
-    a.add_argument("--role", action="append", help="filter by role")
-    a.add_argument("--year-from", type=int)
-    a.add_argument("--year-to", type=int)
+    _add_filter_args(a)
     a.add_argument("--json", action="store_true", help="print the answer as JSON")
     a.set_defaults(func=cmd_ask)
 
