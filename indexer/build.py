@@ -69,7 +69,7 @@ def training_labels(doc: Document) -> str | None:
 def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: ChunkSettings, max_file_bytes: int,
                 keep_builds: int = 2, progress: bool = True, model_name: str = "", cache=None,
                 hnsw_threshold: int = 20_000, backend: str = "faiss", milvus_uri: str = "",
-                milvus_token: str = "") -> BuildReport:
+                milvus_token: str = "", embed_workers: int = 1) -> BuildReport:
     """`cache` is an EmbeddingCache (or None to embed everything)."""
     from tqdm import tqdm
 
@@ -119,15 +119,14 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
         else:
             todo_hashes.setdefault(h, i)  # identical texts are embedded once
     todo = sorted(todo_hashes.values(), key=lambda i: -len(texts[i]))
-    step = max(embedder.batch_size * 4, 64)
+    from .embed import ParallelEncoder
+
     with tqdm(total=len(todo), desc="embedding", unit="passage", disable=not progress) as bar:
-        for i in range(0, len(todo), step):
-            idx = todo[i:i + step]
-            vecs = embedder.encode([texts[j] for j in idx])
-            vectors[idx] = vecs
-            if cache:
-                cache.put_many([(hashes[j], v) for j, v in zip(idx, vecs)])
-            bar.update(len(idx))
+        vecs = ParallelEncoder(embedder, embed_workers).encode_many([texts[j] for j in todo], progress=bar.update)
+    if todo:
+        vectors[todo] = vecs
+        if cache:
+            cache.put_many([(hashes[j], v) for j, v in zip(todo, vecs)])
     for i, h in enumerate(hashes):
         if h not in cached and todo_hashes[h] != i:
             vectors[i] = vectors[todo_hashes[h]]

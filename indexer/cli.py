@@ -35,6 +35,8 @@ def _set_threads(n: int) -> None:
 
 
 def cmd_build(args) -> int:
+    import os
+
     from .build import build_index
     from .chunk import ChunkSettings
 
@@ -58,7 +60,8 @@ def cmd_build(args) -> int:
         report = build_index(sources, index, embedder=embedder, chunk=chunk, max_file_bytes=s.max_file_bytes,
                              keep_builds=s.keep_builds, progress=not args.quiet, model_name=s.model_name,
                              cache=cache, hnsw_threshold=s.hnsw_threshold, backend=args.backend or s.backend,
-                             milvus_uri=s.milvus_uri, milvus_token=s.milvus_token)
+                             milvus_uri=s.milvus_uri, milvus_token=s.milvus_token,
+                             embed_workers=s.embed_workers or (os.cpu_count() or 1))
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -104,3 +104,53 @@ class EmbeddingCache:
 
     def close(self) -> None:
         self.con.close()
+
+
+_worker_embedder: "Embedder | None" = None
+
+
+def _worker_init(args: dict) -> None:
+    global _worker_embedder
+    _worker_embedder = Embedder(**args)
+
+
+def _worker_encode(texts: list[str]) -> np.ndarray:
+    return _worker_embedder.encode(texts)
+
+
+class ParallelEncoder:
+    """`workers` processes with one thread each, fed longest-first chunks: on these 2-core machines two
+    single-threaded processes beat one process with two threads. Falls back to the in-process embedder
+    for small jobs, where starting the workers (each imports torch) would cost more than it saves."""
+
+    def __init__(self, embedder: Embedder, workers: int, min_texts: int = 1000, chunk: int = 128):
+        self.embedder = embedder
+        self.workers = workers
+        self.min_texts = min_texts
+        self.chunk = chunk
+
+    def encode_many(self, texts: list[str], progress=None) -> np.ndarray:
+        if self.workers <= 1 or len(texts) < self.min_texts:
+            out = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
+            step = max(self.embedder.batch_size * 4, 64)
+            for i in range(0, len(texts), step):
+                out[i:i + step] = self.embedder.encode(texts[i:i + step])
+                if progress:
+                    progress(len(texts[i:i + step]))
+            return out
+        import multiprocessing as mp
+
+        args = {"model_dir": str(self.embedder.model_dir), "dtype": self.embedder.dtype,
+                "batch_size": self.embedder.batch_size, "threads": 1,
+                "max_seq_length": self.embedder.model.max_seq_length}
+        chunks = [texts[i:i + self.chunk] for i in range(0, len(texts), self.chunk)]
+        out = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(self.workers, initializer=_worker_init, initargs=(args,)) as pool:
+            pos = 0
+            for vecs in pool.imap(_worker_encode, chunks):
+                out[pos:pos + len(vecs)] = vecs
+                pos += len(vecs)
+                if progress:
+                    progress(len(vecs))
+        return out

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     embed_batch_size: int = 32
     max_seq_length: int = 256
     threads: int = 1
+    # Embedding worker processes for builds of at least 1,000 new passages (one thread each);
+    # 0 = one per core.
+    embed_workers: int = 0
     # Chunker: target passage length in words, hard bounds.
     chunk_target_words: int = 180
     chunk_min_words: int = 100

@@ -120,3 +120,13 @@ def test_incremental_rebuild_reembeds_only_the_changed_document(tmp_path, embedd
     res = engine.search("Kalenjin", k=1, mode="bm25")
     assert engine.doc_ids[res.hits[0].vid].endswith("smallholder-farmers.html")
     assert not engine.index.store.doc_passages("reports/c9-facilitator-report-2024.pdf")
+
+
+def test_parallel_encoder_gives_the_same_vectors(embedder):
+    from indexer.embed import ParallelEncoder
+
+    texts = [f"Passage {i} about broadband, e-health and digital skills in district {i}." for i in range(40)]
+    one = embedder.encode(texts)
+    two = ParallelEncoder(embedder, workers=2, min_texts=10, chunk=8).encode_many(texts)
+    assert two.shape == one.shape
+    assert float(np.min(np.sum(one * two, axis=1))) > 0.999
