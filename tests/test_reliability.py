@@ -85,6 +85,7 @@ def test_kill9_mid_build_never_replaces_the_last_good_index(tmp_path, embedder):
         assert read_manifest(index)["build_id"] == good, "a killed build must not be swapped in"
         loaded = load_index(index, expected_model=MODEL_NAME)  # loads, complete and consistent
         assert loaded.manifest["build_id"] == good
+    print(f"\nkill -9 mid-build: {killed} builds killed, the last good index served after each")
     assert killed >= 2
     proc = run_build(src, index, tmp_path / "r.json")
     assert proc.returncode == 0, proc.stderr
