@@ -69,7 +69,7 @@ def training_labels(doc: Document) -> str | None:
 def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: ChunkSettings, max_file_bytes: int,
                 keep_builds: int = 2, progress: bool = True, model_name: str = "", cache=None,
                 hnsw_threshold: int = 20_000, backend: str = "faiss", milvus_uri: str = "",
-                milvus_token: str = "", embed_workers: int = 1) -> BuildReport:
+                milvus_token: str = "", embed_workers: int = 1, milvus_bm25: str = "client") -> BuildReport:
     """`cache` is an EmbeddingCache (or None to embed everything)."""
     from tqdm import tqdm
 
@@ -159,7 +159,8 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
         con.close()
         vector_info = writer.write_vectors(vectors, hnsw_threshold=hnsw_threshold)
         tagger.save(writer.dir / "tagger.npz")
-        KeywordIndex.build(texts).save(writer.dir / "keyword")
+        keyword_index = KeywordIndex.build(texts)
+        keyword_index.save(writer.dir / "keyword")
         manifest = {
             "package": "wsis-search", "package_version": __version__,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -179,7 +180,7 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
             from search_api.backends import write_milvus
 
             manifest["backend"] = write_milvus(milvus_uri, writer.build_id, writer.dir / "store.sqlite", texts, vectors,
-                                               token=milvus_token)
+                                               token=milvus_token, keyword_index=keyword_index, bm25=milvus_bm25)
         elif backend != "faiss":
             raise RuntimeError(f"unknown backend {backend!r} (faiss or milvus)")
         final = writer.commit(manifest, keep=keep_builds)

@@ -61,7 +61,7 @@ def cmd_build(args) -> int:
                              keep_builds=s.keep_builds, progress=not args.quiet, model_name=s.model_name,
                              cache=cache, hnsw_threshold=s.hnsw_threshold, backend=args.backend or s.backend,
                              milvus_uri=s.milvus_uri, milvus_token=s.milvus_token,
-                             embed_workers=s.embed_workers or (os.cpu_count() or 1))
+                             embed_workers=s.embed_workers or (os.cpu_count() or 1), milvus_bm25=s.milvus_bm25)
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -105,7 +105,7 @@ def _open_engine(index_arg):
     from search_api.app import open_backend
 
     return Engine(loaded, _embedder(s), fusion=s.fusion, fusion_weight=s.fusion_weight,
-                  backend=open_backend(loaded.manifest, s))
+                  backend=open_backend(loaded.manifest, s, loaded.keyword))
 
 
 def cmd_search(args) -> int:
@@ -428,7 +428,8 @@ def eval_retrieval(args, s) -> int:
                 continue
             ds = ev.load_beir(folder, gain=args.gain)
             if (args.backend or "faiss") == "milvus":
-                runs = ev.run_collection_milvus(ds, embedder, cache, str(Path(args.work_milvus)), fusion=fusion)
+                runs = ev.run_collection_milvus(ds, embedder, cache, str(Path(args.work_milvus)), fusion=fusion,
+                                                bm25=s.milvus_bm25)
             else:
                 runs = ev.run_collection(ds, embedder, cache, fusion=fusion)
             recall_k = 100
@@ -482,12 +483,12 @@ def _wsis_engine(args, s, embedder):
         cache = EmbeddingCache(s.cache_dir / "embeddings.sqlite", f"{s.model_name}|{embedder.dtype}|{s.max_seq_length}")
         build_index([corpus], index, embedder=embedder, chunk=ChunkSettings(s.chunk_target_words, s.chunk_min_words,
                     s.chunk_max_words), max_file_bytes=s.max_file_bytes, model_name=s.model_name, cache=cache,
-                    backend=backend, milvus_uri=str(Path(args.work_milvus)))
+                    backend=backend, milvus_uri=str(Path(args.work_milvus)), milvus_bm25=s.milvus_bm25)
         loaded = load_index(index, expected_model=s.model_name)
     from search_api.app import open_backend
 
     return Engine(loaded, embedder, fusion=s.fusion, fusion_weight=s.fusion_weight,
-                  backend=open_backend(loaded.manifest, s))
+                  backend=open_backend(loaded.manifest, s, loaded.keyword))
 
 
 def cmd_serve(args) -> int:

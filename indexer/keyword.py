@@ -69,3 +69,22 @@ class KeywordIndex:
     def terms(self, query: str) -> list[str]:
         """The stemmed query terms that the index knows (for highlighting)."""
         return self.tokenizer.decode([self.query_ids(query)])[0] if self.query_ids(query) else []
+
+    def doc_rows(self) -> list[dict[int, float]]:
+        """Each passage's BM25 term weights as a sparse row {term id: weight}: a query's BM25 score is then
+        the inner product with its term counts (what a sparse-vector engine such as Milvus computes)."""
+        from scipy.sparse import csc_matrix
+
+        s = self.retriever.scores
+        n_terms = len(s["indptr"]) - 1
+        m = csc_matrix((np.asarray(s["data"]), np.asarray(s["indices"]), np.asarray(s["indptr"])),
+                       shape=(self.size, n_terms)).tocsr()
+        return [dict(zip(m.indices[m.indptr[i]:m.indptr[i + 1]].tolist(), m.data[m.indptr[i]:m.indptr[i + 1]].tolist()))
+                for i in range(self.size)]
+
+    def query_vector(self, query: str) -> dict[int, float]:
+        """The query's term counts over the index vocabulary (repeated terms count again, as in bm25s)."""
+        out: dict[int, float] = {}
+        for i in self.query_ids(query):
+            out[int(i)] = out.get(int(i), 0.0) + 1.0
+        return out

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     backend: str = "faiss"
     milvus_uri: str = str(REPO_ROOT / "var" / "milvus.db")
     milvus_token: str = ""
+    # BM25 on Milvus: "client" stores our bm25s term weights as sparse vectors (same rankings as the
+    # embedded backend); "server" uses Milvus's built-in BM25 function over the passage text.
+    milvus_bm25: str = "client"
     query_cache_size: int = 2048  # query vectors kept in memory (0: none)
     hnsw_threshold: int = 20_000  # flat FAISS index below this many passages, HNSW from it
     # Question answering: abstain when no retrieved passage reaches this cosine to the question

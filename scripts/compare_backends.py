@@ -37,7 +37,7 @@ def main() -> int:
     for name, path in (("faiss", args.faiss_index), ("milvus", args.milvus_index)):
         loaded = load_index(Path(path))
         engines[name] = Engine(loaded, emb, fusion=s.fusion, fusion_weight=s.fusion_weight,
-                               backend=open_backend(loaded.manifest, s), query_cache_size=0)
+                               backend=open_backend(loaded.manifest, s, loaded.keyword), query_cache_size=0)
     runs = {n: run_wsis(ds, e) for n, e in engines.items()}
     same, overlaps = 0, []
     for qid in ds.queries:

@@ -31,7 +31,8 @@ def load_engine(settings: Settings, warm_in_background: bool = True) -> Engine:
     faiss.omp_set_num_threads(settings.threads)
     loaded = load_index(settings.index_dir, expected_model=settings.model_name)
     engine = Engine(loaded, None, fusion=settings.fusion, fusion_weight=settings.fusion_weight,
-                    query_cache_size=settings.query_cache_size, backend=open_backend(loaded.manifest, settings))
+                    query_cache_size=settings.query_cache_size,
+                    backend=open_backend(loaded.manifest, settings, loaded.keyword))
 
     def load_encoder():
         try:
@@ -268,10 +269,11 @@ def _engine_with(settings: Settings, embedder) -> Engine:
 
     loaded = load_index(settings.index_dir, expected_model=settings.model_name)
     return Engine(loaded, embedder, fusion=settings.fusion, fusion_weight=settings.fusion_weight,
-                  query_cache_size=settings.query_cache_size, backend=open_backend(loaded.manifest, settings))
+                  query_cache_size=settings.query_cache_size,
+                  backend=open_backend(loaded.manifest, settings, loaded.keyword))
 
 
-def open_backend(manifest: dict, settings: Settings):
+def open_backend(manifest: dict, settings: Settings, keyword_index=None):
     """The passage index the manifest says the build was written to (None: the embedded FAISS one)."""
     b = manifest.get("backend") or {"backend": "faiss"}
     if b.get("backend") == "milvus":
@@ -279,7 +281,8 @@ def open_backend(manifest: dict, settings: Settings):
 
         # WSIS_BACKEND=milvus with WSIS_MILVUS_URI points at another address of the same cluster
         uri = settings.milvus_uri if settings.backend == "milvus" else b["uri"]
-        return MilvusBackend(uri, b["collection"], settings.milvus_token)
+        return MilvusBackend(uri, b["collection"], settings.milvus_token, bm25=b.get("bm25", "server"),
+                             keyword_index=keyword_index)
     return None
 
 

@@ -58,11 +58,16 @@ def milvus_filter(f) -> str:
 class MilvusBackend:
     name = "milvus"
 
-    def __init__(self, uri: str, collection: str = ALIAS, token: str = ""):
+    def __init__(self, uri: str, collection: str = ALIAS, token: str = "", bm25: str = "client",
+                 keyword_index=None):
         from pymilvus import MilvusClient
 
         self.client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
         self.collection = collection
+        # "client": the sparse vectors hold our bm25s weights (rankings identical to the FAISS backend);
+        # "server": Milvus's built-in BM25 function over `text`.
+        self.bm25 = bm25
+        self.keyword_index = keyword_index
         self.client.load_collection(collection)  # a collection must be loaded before it can be searched
 
     def count(self) -> int:
@@ -82,17 +87,24 @@ class MilvusBackend:
         return self._search([float(x) for x in qvec], "dense", "IP", depth, filters)
 
     def keyword(self, query, depth, filters, mask):
-        ids, scores = self._search(query, "sparse", "BM25", depth, filters)
+        if self.bm25 == "client":
+            qv = self.keyword_index.query_vector(query)
+            if not qv:
+                return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), None
+            ids, scores = self._search(qv, "sparse", "IP", depth, filters)
+        else:
+            ids, scores = self._search(query, "sparse", "BM25", depth, filters)
         return ids, scores, None  # Milvus returns a top list, not every matching passage
 
     def hybrid(self, qvec, query, depth, filters, mask, k: int = 60):
         from pymilvus import AnnSearchRequest, RRFRanker
 
         expr = milvus_filter(filters) if filters is not None else ""
+        sparse = (self.keyword_index.query_vector(query) or {0: 0.0}) if self.bm25 == "client" else query
         reqs = [AnnSearchRequest(data=[[float(x) for x in qvec]], anns_field="dense", param={"metric_type": "IP"},
                                  limit=depth, expr=expr),
-                AnnSearchRequest(data=[query], anns_field="sparse", param={"metric_type": "BM25"}, limit=depth,
-                                 expr=expr)]
+                AnnSearchRequest(data=[sparse], anns_field="sparse",
+                                 param={"metric_type": "IP" if self.bm25 == "client" else "BM25"}, limit=depth, expr=expr)]
         res = self.client.hybrid_search(self.collection, reqs, ranker=RRFRanker(k), limit=depth, output_fields=[])
         hits = res[0] if res else []
         return [(int(h["id"]), float(h["distance"])) for h in hits]
@@ -114,13 +126,13 @@ ANALYZERS = (
 )
 
 
-def create_collection(uri: str, name: str, dim: int, token: str = ""):
+def create_collection(uri: str, name: str, dim: int, token: str = "", bm25: str = "client"):
     from pymilvus.exceptions import MilvusException
 
     last = None
     for analyzer in ANALYZERS:
         try:
-            client = _create_collection(uri, name, dim, token, analyzer)
+            client = _create_collection(uri, name, dim, token, analyzer, bm25)
             client.analyzer_used = analyzer
             return client
         except MilvusException as exc:
@@ -129,7 +141,7 @@ def create_collection(uri: str, name: str, dim: int, token: str = ""):
     raise last
 
 
-def _create_collection(uri: str, name: str, dim: int, token: str, analyzer: dict):
+def _create_collection(uri: str, name: str, dim: int, token: str, analyzer: dict, bm25: str = "client"):
     """A collection for passages: dense vector (HNSW, inner product), BM25 sparse vector computed by Milvus
     from `text`, and the scalar fields filters need."""
     from pymilvus import DataType, Function, FunctionType, MilvusClient
@@ -150,24 +162,33 @@ def _create_collection(uri: str, name: str, dim: int, token: str, analyzer: dict
     schema.add_field("lines", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=32, max_length=32)
     schema.add_field("country", DataType.VARCHAR, max_length=256)
     schema.add_field("stakeholder", DataType.VARCHAR, max_length=128)
-    schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["text"],
-                                 output_field_names=["sparse"]))
+    if bm25 == "server":
+        schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["text"],
+                                     output_field_names=["sparse"]))
     ip = client.prepare_index_params()
     ip.add_index("dense", index_type="HNSW", metric_type="IP", params={"M": 32, "efConstruction": 80})
-    ip.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    ip.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25" if bm25 == "server" else "IP")
     client.create_collection(name, schema=schema, index_params=ip)
     return client
 
 
+def sparse_or_sentinel(row: dict[int, float], n_terms: int) -> dict[int, float]:
+    """Milvus refuses an all-zero sparse vector: a passage without indexed terms gets a weight on a
+    dimension no query can have."""
+    return row if row else {n_terms + 1: 1e-6}
+
+
 def write_milvus(uri: str, build_id: str, store_path, texts: list[str], vectors: np.ndarray, token: str = "",
-                 batch: int = 500) -> dict[str, Any]:
+                 batch: int = 500, keyword_index=None, bm25: str = "client") -> dict[str, Any]:
     """Write every passage of a finished build into a new collection, then point the alias at it: readers
     following the alias switch from the old collection to the new one at once (no downtime)."""
     import json
     import sqlite3
 
     name = "wsis_" + "".join(ch if ch.isalnum() else "_" for ch in build_id)
-    client = create_collection(uri, name, vectors.shape[1], token)
+    client = create_collection(uri, name, vectors.shape[1], token, bm25)
+    sparse_rows = keyword_index.doc_rows() if bm25 == "client" else None
+    n_terms = len(keyword_index.retriever.scores["indptr"]) if bm25 == "client" else 0
     con = sqlite3.connect(store_path)
     rows = con.execute("SELECT p.vid, p.id, p.doc_id, p.role, p.action_lines, d.kind, d.year, d.metadata "
                        "FROM passages p JOIN documents d ON d.id = p.doc_id ORDER BY p.vid").fetchall()
@@ -180,6 +201,8 @@ def write_milvus(uri: str, build_id: str, store_path, texts: list[str], vectors:
                     "lines": [t["line"] for t in json.loads(lines)][:32],
                     "country": (m.get("country") or "").lower()[:256],
                     "stakeholder": (m.get("stakeholder_type") or "").lower()[:128]})
+        if sparse_rows is not None:
+            out[-1]["sparse"] = sparse_or_sentinel(sparse_rows[vid], n_terms)
         if len(out) >= batch:
             client.insert(name, out)
             out = []
@@ -197,5 +220,5 @@ def write_milvus(uri: str, build_id: str, store_path, texts: list[str], vectors:
     for c in builds[:-2]:
         if c not in (name, old):
             client.drop_collection(c)
-    return {"backend": "milvus", "uri": uri, "collection": name, "alias": ALIAS,
-            "analyzer": getattr(client, "analyzer_used", None)}
+    return {"backend": "milvus", "uri": uri, "collection": name, "alias": ALIAS, "bm25": bm25,
+            "analyzer": getattr(client, "analyzer_used", None) if bm25 == "server" else None}

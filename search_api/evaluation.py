@@ -137,9 +137,12 @@ def run_collection(ds: Dataset, embedder, cache_dir: Path, depth: int = 100, fus
 
 
 def run_collection_milvus(ds: Dataset, embedder, cache_dir: Path, uri: str, depth: int = 100,
-                          fusion: dict | None = None) -> dict[str, dict[str, list[str]]]:
-    """The same runs with the Milvus backend: vectors in an HNSW field, BM25 computed by Milvus."""
-    from .backends import MilvusBackend, create_collection
+                          fusion: dict | None = None, bm25: str = "client") -> dict[str, dict[str, list[str]]]:
+    """The same runs with the Milvus backend: vectors in an HNSW field; BM25 as our term weights in a
+    sparse field ("client") or computed by Milvus ("server")."""
+    from indexer.keyword import KeywordIndex
+
+    from .backends import MilvusBackend, create_collection, sparse_or_sentinel
 
     ids = sorted(ds.corpus)
     texts = [ds.corpus[i] for i in ids]
@@ -149,15 +152,19 @@ def run_collection_milvus(ds: Dataset, embedder, cache_dir: Path, uri: str, dept
     if not cache.exists():
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.save(cache, emb)
-    name = f"eval_{ds.name}"
-    client = create_collection(uri, name, emb.shape[1])
+    name = f"eval_{ds.name}_{bm25}"
+    client = create_collection(uri, name, emb.shape[1], bm25=bm25)
+    kw = KeywordIndex.build(texts) if bm25 == "client" else None
+    sparse = kw.doc_rows() if kw else None
+    n_terms = len(kw.retriever.scores["indptr"]) if kw else 0
     rows = [{"vid": i, "passage_id": ids[i][:1024], "doc_id": ids[i][:1024], "text": texts[i][:60000],
              "dense": emb[i].tolist(), "kind": "doc", "role": "none", "year": -1, "lines": [], "country": "",
-             "stakeholder": ""} for i in range(len(ids))]
+             "stakeholder": "", **({"sparse": sparse_or_sentinel(sparse[i], n_terms)} if sparse else {})}
+            for i in range(len(ids))]
     for i in range(0, len(rows), 500):
         client.insert(name, rows[i:i + 500])
     client.flush(name)
-    backend = MilvusBackend(uri, name)
+    backend = MilvusBackend(uri, name, bm25=bm25, keyword_index=kw)
     qids = list(ds.queries)
     qvecs = embedder.encode([ds.queries[q] for q in qids])
     runs: dict[str, dict[str, list[str]]] = {s: {} for s in SYSTEMS}

@@ -75,4 +75,4 @@ def engine(request, loaded, embedder):
     if request.param == "faiss":
         return Engine(loaded, embedder)
     idx = load_index(request.getfixturevalue("milvus_index"), expected_model=MODEL_NAME)
-    return Engine(idx, embedder, backend=open_backend(idx.manifest, Settings()))
+    return Engine(idx, embedder, backend=open_backend(idx.manifest, Settings(), idx.keyword))
