@@ -15,7 +15,7 @@ from . import __version__
 from .chunk import ChunkSettings, chunk_document
 from .index import IndexWriter
 from .keyword import BM25_PARAMS, KeywordIndex
-from .models import Document, Failure, Passage
+from .models import Document, Passage
 from .parsers import read_source
 from .parsers.common import sha256
 from .store import create, insert_document, insert_passage

@@ -90,7 +90,6 @@ def cmd_build(args) -> int:
 
 
 def _open_engine(index_arg):
-    from search_api.engine import Engine
 
     from .index import IndexError_, load_index
 
@@ -102,10 +101,9 @@ def _open_engine(index_arg):
     except IndexError_ as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2)
-    from search_api.app import open_backend
+    from search_api.app import engine_for
 
-    return Engine(loaded, _embedder(s), fusion=s.fusion, fusion_weight=s.fusion_weight,
-                  backend=open_backend(loaded.manifest, s, loaded.keyword))
+    return engine_for(loaded, _embedder(s), s)
 
 
 def cmd_search(args) -> int:
@@ -461,7 +459,6 @@ def eval_retrieval(args, s) -> int:
 
 def _wsis_engine(args, s, embedder):
     """The engine over an index of ../shared/corpus_sources, built (with the embedding cache) if absent."""
-    from search_api.engine import Engine
 
     from .build import build_index
     from .chunk import ChunkSettings
@@ -485,10 +482,9 @@ def _wsis_engine(args, s, embedder):
                     s.chunk_max_words), max_file_bytes=s.max_file_bytes, model_name=s.model_name, cache=cache,
                     backend=backend, milvus_uri=str(Path(args.work_milvus)), milvus_bm25=s.milvus_bm25)
         loaded = load_index(index, expected_model=s.model_name)
-    from search_api.app import open_backend
+    from search_api.app import engine_for
 
-    return Engine(loaded, embedder, fusion=s.fusion, fusion_weight=s.fusion_weight,
-                  backend=open_backend(loaded.manifest, s, loaded.keyword))
+    return engine_for(loaded, embedder, s)
 
 
 def cmd_serve(args) -> int:

@@ -17,8 +17,7 @@ import numpy as np
 from indexer.embed import Embedder
 from indexer.index import load_index
 from indexer.settings import get_settings
-from search_api.app import open_backend
-from search_api.engine import Engine
+from search_api.app import engine_for
 from search_api.evaluation import run_wsis, wsis_dataset
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -36,8 +35,8 @@ def main() -> int:
     engines = {}
     for name, path in (("faiss", args.faiss_index), ("milvus", args.milvus_index)):
         loaded = load_index(Path(path))
-        engines[name] = Engine(loaded, emb, fusion=s.fusion, fusion_weight=s.fusion_weight,
-                               backend=open_backend(loaded.manifest, s, loaded.keyword), query_cache_size=0)
+        engines[name] = engine_for(loaded, emb, s)
+        engines[name].query_cache_size = 0  # time every query's search, not a cache lookup
     runs = {n: run_wsis(ds, e) for n, e in engines.items()}
     same, overlaps = 0, []
     for qid in ds.queries:

@@ -11,14 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -36,27 +33,16 @@ def main() -> int:
     env = {**os.environ, "WSIS_INDEX_DIR": str(tmp / "index"), "WSIS_CACHE_DIR": str(tmp / "cache"),
            "WSIS_ASK_RATE_PER_MINUTE": "0"}
     subprocess.run([str(BIN / "wsis"), "build", "--quiet"], env=env, check=True, capture_output=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([str(BIN / "wsis"), "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    from search_api.localserver import start, stop
+
+    server, base = start(env)
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(base + "/health", timeout=1).json().get("encoder") == "ready":
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
         cmd = [st, "run", f"{base}/openapi.json", "--checks", "not_a_server_error",
                "--max-examples", str(args.max_examples)]
         print(" ".join(cmd), flush=True)
         return subprocess.run(cmd).returncode
     finally:
-        server.terminate()
-        server.wait(10)
+        stop(server)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -43,21 +42,10 @@ def main() -> int:
     shutil.copytree(ROOT / "corpus" / "sample", src)
     env = {**os.environ, "WSIS_INDEX_DIR": str(index), "WSIS_ADMIN_TOKEN": "load-test", "WSIS_CACHE_DIR": str(tmp / "cache")}
     subprocess.run([WSIS, "build", "--source", str(src), "--quiet"], env=env, check=True, capture_output=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([WSIS, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    from search_api.localserver import start, stop
+
+    server, base = start(env)
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if httpx.get(base + "/health", timeout=2).json().get("encoder") == "ready":
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
         results: list[tuple[float, int, str, list[str]]] = []
         lock = threading.Lock()
         done = [0]
@@ -118,8 +106,7 @@ def main() -> int:
         print(json.dumps(out, indent=2))
         return 0 if not errors and not mixed and len(by_build) == 2 else 1
     finally:
-        server.terminate()
-        server.wait(10)
+        stop(server)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Literal
@@ -30,9 +31,7 @@ def load_engine(settings: Settings, warm_in_background: bool = True) -> Engine:
 
     faiss.omp_set_num_threads(settings.threads)
     loaded = load_index(settings.index_dir, expected_model=settings.model_name)
-    engine = Engine(loaded, None, fusion=settings.fusion, fusion_weight=settings.fusion_weight,
-                    query_cache_size=settings.query_cache_size,
-                    backend=open_backend(loaded.manifest, settings, loaded.keyword))
+    engine = engine_for(loaded, None, settings)
 
     def load_encoder():
         try:
@@ -246,15 +245,10 @@ def admin_reload(request: Request):
     return reload_engine(request.app)
 
 
-_reload_lock = None
+_reload_lock = threading.Lock()
 
 
 def reload_engine(app: FastAPI) -> dict:
-    import threading
-
-    global _reload_lock
-    if _reload_lock is None:
-        _reload_lock = threading.Lock()
     with _reload_lock:
         old = app.state.engine
         new = load_engine(app.state.settings, warm_in_background=False) if old is None or old.embedder is None \
@@ -267,7 +261,11 @@ def reload_engine(app: FastAPI) -> dict:
 def _engine_with(settings: Settings, embedder) -> Engine:
     from indexer.index import load_index
 
-    loaded = load_index(settings.index_dir, expected_model=settings.model_name)
+    return engine_for(load_index(settings.index_dir, expected_model=settings.model_name), embedder, settings)
+
+
+def engine_for(loaded, embedder, settings: Settings) -> Engine:
+    """An engine over a loaded index with the configured fusion, query cache and the index's backend."""
     return Engine(loaded, embedder, fusion=settings.fusion, fusion_weight=settings.fusion_weight,
                   query_cache_size=settings.query_cache_size,
                   backend=open_backend(loaded.manifest, settings, loaded.keyword))

@@ -185,11 +185,10 @@ class Engine:
             allowed = np.flatnonzero(mask)
             if len(allowed) == 0:
                 return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-            if len(allowed) <= self.exact_below or not self.hnsw:
-                if len(allowed) <= self.exact_below:
-                    sims = np.asarray(self.embeddings[allowed]) @ q[0]
-                    top = np.argsort(-sims, kind="stable")[:depth]
-                    return allowed[top].astype(np.int64), sims[top].astype(np.float32)
+            if len(allowed) <= self.exact_below:
+                sims = np.asarray(self.embeddings[allowed]) @ q[0]
+                top = np.argsort(-sims, kind="stable")[:depth]
+                return allowed[top].astype(np.int64), sims[top].astype(np.float32)
             bitmap = np.packbits(mask.astype(np.uint8), bitorder="little")
             sel = faiss.IDSelectorBitmap(self.n, faiss.swig_ptr(bitmap))
             params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(64, depth)) if self.hnsw else \

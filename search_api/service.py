@@ -8,7 +8,7 @@ from collections import Counter
 
 import numpy as np
 
-from indexer.actionlines import ACTION_LINES, BY_CODE, FILTER_CODES, normalise_filter
+from indexer.actionlines import ACTION_LINES, FILTER_CODES, normalise_filter
 from indexer.models import KINDS
 from indexer.tag import ROLES, descriptions
 
@@ -203,6 +203,3 @@ def stats(engine: Engine) -> dict:
             "package_version": m.get("package_version"),
             "kinds": dict(Counter(engine.kinds.tolist())), "roles": dict(Counter(engine.roles.tolist()))}
 
-
-__all__ = ["search", "document", "passage", "related", "action_lines", "stats", "make_filters", "clean_query",
-           "BY_CODE"]
