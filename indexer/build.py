@@ -38,6 +38,7 @@ class BuildReport:
     build_id: str = ""
     embedded: int = 0
     reused: int = 0
+    near_duplicates: int = 0
     files_reused: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -48,6 +49,7 @@ class BuildReport:
             "stage_seconds": {k: round(v, 2) for k, v in self.stage_seconds.items()},
             "passages_per_second": round(self.passages_per_second, 2), "index": self.index_path,
             "build_id": self.build_id, "embedded": self.embedded, "reused_embeddings": self.reused,
+            "near_duplicates": self.near_duplicates,
             "files_reused": self.files_reused,
         }
 
@@ -69,8 +71,11 @@ def training_labels(doc: Document) -> str | None:
 def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: ChunkSettings, max_file_bytes: int,
                 keep_builds: int = 2, progress: bool = True, model_name: str = "", cache=None,
                 hnsw_threshold: int = 20_000, backend: str = "faiss", milvus_uri: str = "",
-                milvus_token: str = "", embed_workers: int = 1, milvus_bm25: str = "client") -> BuildReport:
-    """`cache` is an EmbeddingCache (or None to embed everything)."""
+                milvus_token: str = "", embed_workers: int = 1, milvus_bm25: str = "client",
+                near_duplicate_jaccard: float = 0.0) -> BuildReport:
+    """`cache` is an EmbeddingCache (or None to embed everything). A passage whose word-shingle Jaccard
+    similarity to an earlier one is >= `near_duplicate_jaccard` (0: off) borrows that passage's vector
+    instead of being embedded (see indexer.dedup)."""
     from tqdm import tqdm
 
     report = BuildReport()
@@ -106,32 +111,42 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
     t2 = time.perf_counter()
     report.stage_seconds["chunk"] = t2 - t1
 
-    # embed: reuse cached vectors of unchanged texts; the rest longest first, so that batches
-    # hold texts of similar length
+    # embed: reuse cached vectors of unchanged texts, embed identical texts once, let near-duplicates
+    # borrow their earlier twin's vector; the rest longest first, so that batches hold texts of
+    # similar length
+    from .dedup import near_duplicates
+    from .embed import ParallelEncoder
+
     texts = [embed_text(d, p) for d, p in pairs]
     hashes = [sha256(t) for t in texts]
     vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     cached = cache.get_many(hashes) if cache else {}
+    first_of: dict[str, int] = {}
+    for i, h in enumerate(hashes):
+        first_of.setdefault(h, i)
+    near = {i: j for i, j in near_duplicates(texts, near_duplicate_jaccard).items()
+            if hashes[i] not in cached and first_of[hashes[i]] == i}
     todo_hashes: dict[str, int] = {}
     for i, h in enumerate(hashes):
         if h in cached:
             vectors[i] = cached[h]
-        else:
-            todo_hashes.setdefault(h, i)  # identical texts are embedded once
+        elif i not in near:
+            todo_hashes.setdefault(h, i)
     todo = sorted(todo_hashes.values(), key=lambda i: -len(texts[i]))
-    from .embed import ParallelEncoder
-
     with tqdm(total=len(todo), desc="embedding", unit="passage", disable=not progress) as bar:
         vecs = ParallelEncoder(embedder, embed_workers).encode_many([texts[j] for j in todo], progress=bar.update)
     if todo:
         vectors[todo] = vecs
         if cache:
             cache.put_many([(hashes[j], v) for j, v in zip(todo, vecs)])
+    for i in sorted(near):  # a twin always points at an earlier kept passage, which has its vector now
+        vectors[i] = vectors[near[i]]
     for i, h in enumerate(hashes):
-        if h not in cached and todo_hashes[h] != i:
-            vectors[i] = vectors[todo_hashes[h]]
+        if h not in cached and first_of[h] != i:
+            vectors[i] = vectors[first_of[h]]
     report.embedded = len(todo)
-    report.reused = len(texts) - len(todo)
+    report.near_duplicates = len(near)
+    report.reused = len(texts) - len(todo) - len(near)
     t3 = time.perf_counter()
     report.stage_seconds["embed"] = t3 - t2
 
@@ -167,6 +182,8 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
             "model": {"name": model_name, "dim": embedder.dim, "dtype": embedder.dtype,
                       "max_seq_length": embedder.model.max_seq_length, "normalized": True},
             "chunker": chunk.as_dict(),
+            "near_duplicates": {"jaccard_threshold": near_duplicate_jaccard, "shingle_words": 4,
+                                "passages": len(near)},
             "keyword": BM25_PARAMS,
             "vector_index": vector_info,
             "tagger": {"version": TAGGER_VERSION, "classifier_fitted": fitted, "labelled_passages": len(labelled)},

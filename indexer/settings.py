@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # Embedding worker processes for builds of at least 1,000 new passages (one thread each);
     # 0 = one per core.
     embed_workers: int = 0
+    # A passage whose word 4-gram Jaccard similarity to an earlier passage is at least this borrows that
+    # passage's vector instead of being embedded (edited and raw captions of one session); 0 = off.
+    near_duplicate_jaccard: float = 0.8
     # Chunker: target passage length in words, hard bounds.
     chunk_target_words: int = 180
     chunk_min_words: int = 100

@@ -208,7 +208,8 @@ def bench_build(source: Path, embedder, settings) -> dict:
         r = build_index([source], Path(tmp) / "index", embedder=embedder,
                         chunk=ChunkSettings(settings.chunk_target_words, settings.chunk_min_words, settings.chunk_max_words),
                         max_file_bytes=settings.max_file_bytes, progress=False, model_name=settings.model_name,
-                        embed_workers=settings.embed_workers or (os.cpu_count() or 1))
+                        embed_workers=settings.embed_workers or (os.cpu_count() or 1),
+                        near_duplicate_jaccard=settings.near_duplicate_jaccard)
     d = r.as_dict()
     st = d["stage_seconds"]
     return {"documents": d["documents_total"], "passages": d["passages"], "seconds": d["seconds"],
