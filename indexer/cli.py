@@ -367,7 +367,8 @@ def cmd_eval(args) -> int:
         if not (corpus / eval_tagging.LABELLED).exists():
             print(f"error: {corpus / eval_tagging.LABELLED} not found", file=sys.stderr)
             return 2
-        r = eval_tagging.run(corpus, _embedder(s), folds=args.folds, seed=args.seed)
+        r = eval_tagging.run(corpus, _embedder(s), folds=args.folds, seed=args.seed, show_errors=args.show_errors,
+                             with_learning_curve=args.learning_curve)
         eval_tagging.print_report(r)
         if args.json:
             eval_tagging.save(r, Path(args.json))
@@ -603,6 +604,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="retrieval: milvus-lite file for --backend milvus (default var/eval/milvus.db)")
     ev.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     ev.add_argument("--seed", type=int, default=0, help="fold shuffling seed (default 0)")
+    ev.add_argument("--show-errors", type=int, default=0, metavar="N",
+                    help="tagging: print N misclassified entries (cross-validated) with their true and predicted lines")
+    ev.add_argument("--learning-curve", action="store_true",
+                    help="tagging: also score the fitted tagger with 0, 3, 6, 9, 12 labelled entries per line")
     ev.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     ev.set_defaults(func=cmd_eval)
 

@@ -70,7 +70,40 @@ def confusion_summary(true: list[str], pred: list[str], top: int = 10) -> dict:
             "recall_per_line": per_class}
 
 
-def run(corpus: Path, embedder, folds: int = 5, seed: int = 0) -> dict:
+def learning_curve(tx, ty, ex, ey, desc_vectors, folds: int = 5, sizes=(0, 3, 6, 9, 12),
+                   repeats: int = 3) -> list[dict]:
+    """Cross-validated accuracy when the fitted tagger sees only `n` labelled 2021 entries per line from
+    the training folds (plus the other labelled documents): does the goal need more labels?"""
+    from sklearn.model_selection import StratifiedKFold
+
+    from .tag import Tagger
+
+    rng = np.random.default_rng(0)
+    out = []
+    for n in sizes:
+        runs = []
+        for rep in range(repeats):
+            pred = [""] * len(ty)
+            for train, held in StratifiedKFold(n_splits=folds, shuffle=True, random_state=rep).split(tx, ty):
+                by: dict[str, list[int]] = {}
+                for i in train:
+                    by.setdefault(ty[i], []).append(i)
+                sel = [int(i) for c in sorted(by) for i in rng.permutation(by[c])[:n]]
+                t = Tagger(desc_vectors)
+                t.fit(np.vstack([ex, tx[sel]]) if sel else ex, ey + [ty[i] for i in sel])
+                s = t.scores(tx[held])
+                for j, i in enumerate(held):
+                    pred[i] = CODES[int(s[j].argmax())]
+            runs.append(metrics(ty, pred))
+        row = {"entries_per_line": n, "repeats": repeats}
+        for k in ("top1_accuracy_c_level", "macro_f1_c_level", "top1_accuracy_subline", "macro_f1_subline"):
+            row[k] = round(float(np.mean([r[k] for r in runs])), 4)
+        out.append(row)
+    return out
+
+
+def run(corpus: Path, embedder, folds: int = 5, seed: int = 0, show_errors: int = 0,
+        with_learning_curve: bool = False) -> dict:
     from sklearn.model_selection import StratifiedKFold
 
     from .tag import Tagger
@@ -115,6 +148,13 @@ def run(corpus: Path, embedder, folds: int = 5, seed: int = 0) -> dict:
     results["cross_validated"]["true_line_in_tag_set"] = round(sum(in_set) / len(in_set), 4)
     results["cross_validated"]["mean_tags_per_entry"] = round(float(np.mean(set_sizes)), 2)
     results["confusion"] = confusion_summary(ty, cv_pred)
+    if show_errors:
+        wrong = [i for i in range(len(ty)) if cv_pred[i] != ty[i]]
+        pick = np.random.default_rng(seed).permutation(len(wrong))[:show_errors]
+        results["errors_sample"] = [{"true": ty[wrong[k]], "predicted": cv_pred[wrong[k]],
+                                     "text": " ".join(test[wrong[k]][0].split())[:160]} for k in sorted(pick)]
+    if with_learning_curve:
+        results["learning_curve"] = learning_curve(tx, ty, ex, ey, base.desc_vectors, folds=folds)
     return results
 
 
@@ -134,6 +174,16 @@ def print_report(r: dict) -> None:
     for c in r["confusion"]["most_confused"]:
         print(f"  {c['true']:18s} -> {c['predicted']:18s} {c['count']}")
     print("recall per line: " + ", ".join(f"{k} {v:.2f}" for k, v in r["confusion"]["recall_per_line"].items()))
+    if r.get("errors_sample"):
+        print("misclassified entries (cross-validated; the category is the nominator's own choice):")
+        for e in r["errors_sample"]:
+            print(f"  [{e['true']} -> {e['predicted']}] {e['text']}")
+    if r.get("learning_curve"):
+        print("learning curve (labelled 2021 entries per line seen by the fitted tagger, mean of 3 CV runs):")
+        print(f"  {'per line':>8s} {'C top-1':>8s} {'C macroF1':>10s} {'sub top-1':>10s} {'sub macroF1':>12s}")
+        for row in r["learning_curve"]:
+            print(f"  {row['entries_per_line']:8d} {row['top1_accuracy_c_level']:8.3f} {row['macro_f1_c_level']:10.3f} "
+                  f"{row['top1_accuracy_subline']:10.3f} {row['macro_f1_subline']:12.3f}")
 
 
 def save(r: dict, path: Path) -> None:

@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import SHARED_CORPUS
 
@@ -94,10 +95,32 @@ def test_wsis_tag_cli(built_index, monkeypatch, capsys):
 def test_eval_tagging_runs_cross_validated(embedder):
     from indexer import eval_tagging
 
-    r = eval_tagging.run(SHARED_CORPUS, embedder, folds=3)
+    r = eval_tagging.run(SHARED_CORPUS, embedder, folds=3, show_errors=5)
     assert r["dataset"]["labelled_entries"] == 270
+    assert len(r["errors_sample"]) == 5 and all(e["true"] != e["predicted"] and e["text"] for e in r["errors_sample"])
     cv = r["cross_validated"]
     # 11 classes at C level: chance is ~0.09, always-C7 is 0.44; the tagger must do clearly better than both
     assert cv["top1_accuracy_c_level"] > 0.45 and cv["top1_accuracy_subline"] > 0.3
     assert r["zero_shot"]["top1_accuracy_subline"] > 0.25
     assert r["confusion"]["most_confused"]
+
+
+def test_learning_curve_rows():
+    """The curve refits the tagger on n entries per line from the training folds; with synthetic,
+    separable classes it must rise from the description-only fit to the full one."""
+    from indexer import eval_tagging
+    from indexer.actionlines import CODES
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(len(CODES), 16)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    ty = [c for c in CODES for _ in range(15)]
+    tx = np.vstack([centres[CODES.index(c)] + 0.15 * rng.normal(size=16) for c in ty]).astype(np.float32)
+    tx /= np.linalg.norm(tx, axis=1, keepdims=True)
+    # descriptions unrelated to the classes: only the fitted entries can help
+    desc = rng.normal(size=(len(CODES), 16)).astype(np.float32)
+    desc /= np.linalg.norm(desc, axis=1, keepdims=True)
+    rows = eval_tagging.learning_curve(tx, ty, np.zeros((0, 16), np.float32), [], desc, folds=3, sizes=(0, 9),
+                                       repeats=1)
+    assert [r["entries_per_line"] for r in rows] == [0, 9]
+    assert rows[1]["top1_accuracy_subline"] > rows[0]["top1_accuracy_subline"] + 0.5
