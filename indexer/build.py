@@ -124,14 +124,17 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
     first_of: dict[str, int] = {}
     for i, h in enumerate(hashes):
         first_of.setdefault(h, i)
-    near = {i: j for i, j in near_duplicates(texts, near_duplicate_jaccard).items()
-            if hashes[i] not in cached and first_of[hashes[i]] == i}
+    # A twin borrows whether or not its own vector is cached, so that the index depends on the corpus
+    # only, never on what an earlier build left in the cache.
+    near = {i: j for i, j in near_duplicates(texts, near_duplicate_jaccard).items() if first_of[hashes[i]] == i}
     todo_hashes: dict[str, int] = {}
     for i, h in enumerate(hashes):
+        if i in near or first_of[h] != i:
+            continue
         if h in cached:
             vectors[i] = cached[h]
-        elif i not in near:
-            todo_hashes.setdefault(h, i)
+        else:
+            todo_hashes[h] = i
     todo = sorted(todo_hashes.values(), key=lambda i: -len(texts[i]))
     with tqdm(total=len(todo), desc="embedding", unit="passage", disable=not progress) as bar:
         vecs = ParallelEncoder(embedder, embed_workers).encode_many([texts[j] for j in todo], progress=bar.update)
@@ -142,7 +145,7 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
     for i in sorted(near):  # a twin always points at an earlier kept passage, which has its vector now
         vectors[i] = vectors[near[i]]
     for i, h in enumerate(hashes):
-        if h not in cached and first_of[h] != i:
+        if first_of[h] != i:
             vectors[i] = vectors[first_of[h]]
     report.embedded = len(todo)
     report.near_duplicates = len(near)

@@ -74,7 +74,8 @@ def cmd_build(args) -> int:
     print(f"  {'total':20s} {r['documents_total']:6d} documents, {r['passages']} passages")
     print(f"  seconds: {r['seconds']} ({', '.join(f'{k} {v}' for k, v in r['stage_seconds'].items())}); "
           f"{r['passages_per_second']} passages/s")
-    print(f"  embedded: {r['embedded']} passages, reused from cache: {r['reused_embeddings']}; "
+    print(f"  embedded: {r['embedded']} passages, reused (cache or identical text): {r['reused_embeddings']}, "
+          f"near-duplicates sharing a twin's vector: {r['near_duplicates']}; "
           f"files parsed: {r['files_read'] - r['files_reused']}, reused unchanged: {r['files_reused']}")
     print(f"  failures: {len(r['failures'])}")
     for f in r["failures"]:

@@ -60,5 +60,14 @@ def test_build_embeds_a_near_duplicate_once(tmp_path, embedder):
     twin = [i for i, t in enumerate(texts) if "40" in t][0]
     first = [i for i, t in enumerate(texts) if "forty" in t][0]
     assert np.array_equal(emb[twin], emb[first])  # the vector is borrowed, the text is its own
-    r_off = build_index([src], tmp_path / "j", near_duplicate_jaccard=0, **common)
+    # with every passage's own vector in the cache, the twin still borrows: the index depends on the corpus only
+    from indexer.embed import EmbeddingCache
+
+    cache = EmbeddingCache(tmp_path / "cache" / "e.sqlite", "test")
+    r_off = build_index([src], tmp_path / "j", near_duplicate_jaccard=0, cache=cache, **common)
     assert r_off.near_duplicates == 0 and r_off.embedded == 3
+    assert not np.array_equal(np.asarray(load_index(tmp_path / "j").embeddings)[twin], emb[first])
+    r_again = build_index([src], tmp_path / "k", near_duplicate_jaccard=0.8, cache=cache, **common)
+    assert r_again.embedded == 0 and r_again.near_duplicates == 1 and r_again.reused == 2
+    assert np.array_equal(np.asarray(load_index(tmp_path / "k").embeddings), emb)
+    cache.close()
