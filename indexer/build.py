@@ -72,10 +72,11 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
                 keep_builds: int = 2, progress: bool = True, model_name: str = "", cache=None,
                 hnsw_threshold: int = 20_000, backend: str = "faiss", milvus_uri: str = "",
                 milvus_token: str = "", embed_workers: int = 1, milvus_bm25: str = "client",
-                near_duplicate_jaccard: float = 0.0) -> BuildReport:
+                near_duplicate_jaccard: float = 0.0, query_encoder: str = "auto") -> BuildReport:
     """`cache` is an EmbeddingCache (or None to embed everything). A passage whose word-shingle Jaccard
     similarity to an earlier one is >= `near_duplicate_jaccard` (0: off) borrows that passage's vector
-    instead of being embedded (see indexer.dedup)."""
+    instead of being embedded (see indexer.dedup). `query_encoder` "auto" also writes the checked ONNX
+    export of the model that the server encodes queries with ("torch": none)."""
     from tqdm import tqdm
 
     report = BuildReport()
@@ -195,6 +196,10 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
             "counts": {"documents": len(docs), "passages": len(pairs), "by_kind": report.documents,
                        "failures": len(report.failures)},
         }
+        if query_encoder != "torch":
+            from .onnx_encoder import write_query_encoder
+
+            manifest["query_encoder"] = write_query_encoder(writer.dir, embedder, cache.path.parent if cache else None)
         manifest["backend"] = {"backend": "faiss"}
         if backend == "milvus":
             from search_api.backends import write_milvus

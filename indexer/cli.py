@@ -62,7 +62,7 @@ def cmd_build(args) -> int:
                              cache=cache, hnsw_threshold=s.hnsw_threshold, backend=args.backend or s.backend,
                              milvus_uri=s.milvus_uri, milvus_token=s.milvus_token,
                              embed_workers=s.embed_workers or (os.cpu_count() or 1), milvus_bm25=s.milvus_bm25,
-                             near_duplicate_jaccard=s.near_duplicate_jaccard)
+                             near_duplicate_jaccard=s.near_duplicate_jaccard, query_encoder=s.query_encoder)
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -257,7 +257,7 @@ def cmd_bench(args) -> int:
             build_index([corpus[scale]], index, embedder=embedder, chunk=ChunkSettings(s.chunk_target_words,
                         s.chunk_min_words, s.chunk_max_words), max_file_bytes=s.max_file_bytes, progress=False,
                         model_name=s.model_name, cache=cache, hnsw_threshold=s.hnsw_threshold,
-                        near_duplicate_jaccard=s.near_duplicate_jaccard)
+                        near_duplicate_jaccard=s.near_duplicate_jaccard, query_encoder=s.query_encoder)
         else:
             size = {"100k": 100_000, "1m": 1_000_000}.get(scale.lower())
             if size is None:
@@ -485,7 +485,7 @@ def _wsis_engine(args, s, embedder):
         build_index([corpus], index, embedder=embedder, chunk=ChunkSettings(s.chunk_target_words, s.chunk_min_words,
                     s.chunk_max_words), max_file_bytes=s.max_file_bytes, model_name=s.model_name, cache=cache,
                     backend=backend, milvus_uri=str(Path(args.work_milvus)), milvus_bm25=s.milvus_bm25,
-                    near_duplicate_jaccard=s.near_duplicate_jaccard)
+                    near_duplicate_jaccard=s.near_duplicate_jaccard, query_encoder=s.query_encoder)
         loaded = load_index(index, expected_model=s.model_name)
     from search_api.app import engine_for
 

@@ -49,6 +49,7 @@ class Embedder:
 
         torch.set_num_threads(max(1, threads))
         self.dtype = resolve_dtype(dtype)
+        self.kind = "torch"
         self.model_dir = Path(model_dir) if model_dir else default_model_dir()
         if not (self.model_dir / "config.json").exists() and not (self.model_dir / "modules.json").exists():
             raise RuntimeError(f"no sentence-transformers model in {self.model_dir}")

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     # BM25 on Milvus: "client" stores our bm25s term weights as sparse vectors (same rankings as the
     # embedded backend); "server" uses Milvus's built-in BM25 function over the passage text.
     milvus_bm25: str = "client"
+    # Query encoder of the server: "auto" = the ONNX export written into the index at build time
+    # (onnxruntime, no torch import: ready in ~1 s, ~10 ms a query on AVX2), else torch; "torch" = always
+    # sentence-transformers (and builds write no export).
+    query_encoder: str = "auto"
     query_cache_size: int = 2048  # query vectors kept in memory (0: none)
     hnsw_threshold: int = 20_000  # flat FAISS index below this many passages, HNSW from it
     # Question answering: abstain when no retrieved passage reaches this cosine to the question

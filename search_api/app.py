@@ -35,10 +35,13 @@ def load_engine(settings: Settings, warm_in_background: bool = True) -> Engine:
 
     def load_encoder():
         try:
-            from indexer.embed import Embedder
+            embedder = _onnx_encoder(loaded, settings) if settings.query_encoder != "torch" else None
+            if embedder is None:
+                from indexer.embed import Embedder
 
-            embedder = Embedder(settings.model_dir, dtype=settings.embed_dtype, batch_size=settings.embed_batch_size,
-                                threads=settings.threads, max_seq_length=settings.max_seq_length)
+                embedder = Embedder(settings.model_dir, dtype=settings.embed_dtype,
+                                    batch_size=settings.embed_batch_size, threads=settings.threads,
+                                    max_seq_length=settings.max_seq_length)
             if embedder.dim != loaded.manifest["model"]["dim"]:
                 raise RuntimeError("the configured model's dimension differs from the index's")
             embedder.encode_query("warm up")
@@ -52,6 +55,22 @@ def load_engine(settings: Settings, warm_in_background: bool = True) -> Engine:
     else:
         load_encoder()
     return engine
+
+
+def _onnx_encoder(loaded, settings: Settings):
+    """The index's checked ONNX export of its model, or None (then the torch encoder is loaded)."""
+    entry = loaded.manifest.get("query_encoder") or {}
+    if not entry.get("onnx"):
+        return None
+    try:
+        from indexer.onnx_encoder import OnnxEncoder
+
+        return OnnxEncoder(loaded.path / entry["onnx"], settings.model_dir,
+                           max_seq_length=loaded.manifest["model"].get("max_seq_length", settings.max_seq_length),
+                           threads=settings.threads, batch_size=settings.embed_batch_size)
+    except Exception:
+        log.exception("the ONNX query encoder could not be loaded; loading the torch encoder")
+        return None
 
 
 def get_engine(request: Request) -> Engine:
@@ -158,7 +177,8 @@ def health(request: Request):
     if engine is None:
         raise errors.Unavailable("the index is not loaded")
     return {"status": "ok", "build_id": engine.index.manifest.get("build_id"), "passages": engine.n,
-            "encoder": "ready" if engine.embedder is not None else (engine.encoder_error or "loading")}
+            "encoder": "ready" if engine.embedder is not None else (engine.encoder_error or "loading"),
+            "encoder_kind": getattr(engine.embedder, "kind", "torch") if engine.embedder is not None else None}
 
 
 @router.get("/stats", summary="Index statistics from the manifest")

@@ -79,12 +79,20 @@ def bench_components(index_path: Path, queries: list[str], embedder, depth: int 
 
     from .engine import Engine
 
+    from indexer.settings import get_settings
+
+    from .app import _onnx_encoder
+
     loaded = load_index(index_path)
+    settings = get_settings()
+    # the encoder the server would use for this index: its ONNX export when present, else torch
+    embedder = (_onnx_encoder(loaded, settings) if settings.query_encoder != "torch" else None) or embedder
     engine = Engine(loaded, embedder)
     emb = np.ascontiguousarray(np.asarray(loaded.embeddings, dtype=np.float32))
     flat = faiss.IndexFlatIP(emb.shape[1])
     flat.add(emb)
-    out: dict = {"passages": engine.n, "vector_index": loaded.manifest.get("vector_index", {})}
+    out: dict = {"passages": engine.n, "vector_index": loaded.manifest.get("vector_index", {}),
+                 "query_encoder": getattr(embedder, "kind", "torch")}
     enc, bm, fl, vi, eng = [], [], [], [], []
     stages: dict[str, list[float]] = {}
     qvecs = []
@@ -209,7 +217,7 @@ def bench_build(source: Path, embedder, settings) -> dict:
                         chunk=ChunkSettings(settings.chunk_target_words, settings.chunk_min_words, settings.chunk_max_words),
                         max_file_bytes=settings.max_file_bytes, progress=False, model_name=settings.model_name,
                         embed_workers=settings.embed_workers or (os.cpu_count() or 1),
-                        near_duplicate_jaccard=settings.near_duplicate_jaccard)
+                        near_duplicate_jaccard=settings.near_duplicate_jaccard, query_encoder=settings.query_encoder)
     d = r.as_dict()
     st = d["stage_seconds"]
     return {"documents": d["documents_total"], "passages": d["passages"], "seconds": d["seconds"],
@@ -252,6 +260,9 @@ def synthetic_index(base_index: Path, n: int, out: Path, seed: int = 0, hnsw_thr
     con.close()
     info = writer.write_vectors(vecs, hnsw_threshold=hnsw_threshold)
     KeywordIndex.build(texts).save(writer.dir / "keyword")
+    onnx_name = (real.manifest.get("query_encoder") or {}).get("onnx")
+    if onnx_name:  # the same query encoder as the real index
+        shutil.copyfile(real.path / onnx_name, writer.dir / onnx_name)
     manifest = {**real.manifest, "vector_index": info, "synthetic": {"from": str(base_index), "n": n},
                 "counts": {"documents": n_docs, "passages": n, "by_kind": {}, "failures": 0}}
     for k in ("complete", "build_id", "path", "format_version"):
@@ -262,7 +273,8 @@ def synthetic_index(base_index: Path, n: int, out: Path, seed: int = 0, hnsw_thr
 
 def format_scale(name: str, r: dict) -> str:
     c = r["components"]
-    lines = [f"{name}: {c['passages']} passages, vectors {c['vector_index'].get('type')}"]
+    lines = [f"{name}: {c['passages']} passages, vectors {c['vector_index'].get('type')}, "
+             f"query encoder {c.get('query_encoder', 'torch')}"]
     if "build" in r:
         b = r["build"]
         lines.append(f"  build: {b['passages']} passages in {b['seconds']} s = {b['passages_per_s_end_to_end']}/s "
