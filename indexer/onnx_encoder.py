@@ -89,7 +89,7 @@ class OnnxEncoder:
         self.batch_size = batch_size
         self.dtype = "fp32"
         self.kind = "onnx"
-        self.dim = int(self.encode(["probe"]).shape[1])
+        self.dim = int(self._batch(["probe"]).shape[1])
 
     def _batch(self, texts: list[str]) -> np.ndarray:
         enc = self.tokenizer.encode_batch(texts)
@@ -103,7 +103,7 @@ class OnnxEncoder:
 
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         if not texts:
-            return np.zeros((0, getattr(self, "dim", 384)), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # similar lengths share a batch
         parts = []
         for i in range(0, len(order), self.batch_size):
@@ -135,7 +135,8 @@ def write_query_encoder(index_dir: Path, embedder, cache_dir: Path | None = None
         target = index_dir / FILENAME
         key = f"{Path(embedder.model_dir).name}-{embedder.model.max_seq_length}"
         cached = cache_dir / "onnx" / f"{key}.onnx" if cache_dir else None
-        earlier = _EXPORTED.get(f"{embedder.model_dir}|{key}")
+        memo_key = f"{embedder.model_dir}|{key}"
+        earlier = _EXPORTED.get(memo_key)
         if cached is not None and cached.exists():
             shutil.copyfile(cached, target)
         elif earlier is not None and earlier.exists():  # exported by an earlier build in this process
@@ -157,7 +158,7 @@ def write_query_encoder(index_dir: Path, embedder, cache_dir: Path | None = None
             keep = Path(tempfile.gettempdir()) / f"wsis-{os.getpid()}-{key}.onnx"
             shutil.copyfile(target, keep)
             atexit.register(keep.unlink, missing_ok=True)
-            _EXPORTED[f"{embedder.model_dir}|{key}"] = keep
+            _EXPORTED[memo_key] = keep
         return {"onnx": FILENAME, "max_cosine_gap_vs_fp32_torch": float(f"{max(gap, 0.0):.3g}"),
                 "probes": len(_PROBES), "seconds": round(time.perf_counter() - t0, 2)}
     except Exception as exc:  # optional speed-up: the index stays valid without it
