@@ -202,7 +202,7 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
             manifest["query_encoder"] = write_query_encoder(writer.dir, embedder, cache.path.parent if cache else None)
         manifest["backend"] = {"backend": "faiss"}
         if backend == "milvus":
-            from search_api.backends import write_milvus
+            from .milvus import write_milvus
 
             manifest["backend"] = write_milvus(milvus_uri, writer.build_id, writer.dir / "store.sqlite", texts, vectors,
                                                token=milvus_token, keyword_index=keyword_index, bm25=milvus_bm25)
@@ -220,3 +220,40 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
     report.index_path = str(index_path)
     report.build_id = final.name
     return report
+
+
+def make_embedder(settings):
+    """The build-time encoder (sentence-transformers, bf16 where the CPU has it) from settings."""
+    from .embed import Embedder
+
+    return Embedder(settings.model_dir, dtype=settings.embed_dtype, batch_size=settings.embed_batch_size,
+                    threads=settings.threads, max_seq_length=settings.max_seq_length)
+
+
+def embedding_cache(settings, embedder):
+    """The vector cache, keyed by model, dtype and sequence length (a change re-embeds everything)."""
+    from .embed import EmbeddingCache
+
+    return EmbeddingCache(settings.cache_dir / "embeddings.sqlite",
+                          f"{settings.model_name}|{embedder.dtype}|{settings.max_seq_length}")
+
+
+def build_from_settings(settings, sources: list[Path] | None = None, index_path: Path | None = None, *,
+                        embedder=None, use_cache: bool = True, progress: bool = False, **overrides) -> BuildReport:
+    """`build_index` with every option taken from settings; `overrides` replace single keyword arguments
+    (e.g. backend="milvus", milvus_uri=...)."""
+    import os
+
+    embedder = embedder or make_embedder(settings)
+    kwargs = dict(
+        embedder=embedder,
+        chunk=ChunkSettings(settings.chunk_target_words, settings.chunk_min_words, settings.chunk_max_words),
+        max_file_bytes=settings.max_file_bytes, keep_builds=settings.keep_builds, progress=progress,
+        model_name=settings.model_name, cache=embedding_cache(settings, embedder) if use_cache else None,
+        hnsw_threshold=settings.hnsw_threshold, backend=settings.backend, milvus_uri=settings.milvus_uri,
+        milvus_token=settings.milvus_token, embed_workers=settings.embed_workers or (os.cpu_count() or 1),
+        milvus_bm25=settings.milvus_bm25, near_duplicate_jaccard=settings.near_duplicate_jaccard,
+        query_encoder=settings.query_encoder,
+    )
+    kwargs.update(overrides)
+    return build_index(list(sources or settings.sources), Path(index_path or settings.index_dir), **kwargs)

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
 from .keyword import KeywordIndex
 from .store import Store
+from .tag import Tagger
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -174,6 +174,7 @@ class LoadedIndex:
     embeddings: np.ndarray
     keyword: KeywordIndex
     store: Store
+    tagger: Any = None  # the Tagger fitted at build time (tagger.npz), None for an index without one
 
     @property
     def size(self) -> int:
@@ -205,8 +206,6 @@ def load_index(index_path: Path, expected_model: str | None = None, expected_dim
     if vectors.ntotal != n or keyword.size != n or store.count() != n:
         raise IndexError_(f"index parts disagree on the passage count (manifest {n}, faiss {vectors.ntotal}, "
                           f"bm25 {keyword.size}, store {store.count()})")
-    return LoadedIndex(real, manifest, vectors, embeddings, keyword, store)
+    tagger = Tagger.load(real / "tagger.npz") if (real / "tagger.npz").exists() else None
+    return LoadedIndex(real, manifest, vectors, embeddings, keyword, store, tagger)
 
-
-def package_version() -> str:
-    return __version__

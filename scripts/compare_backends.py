@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.embed import Embedder
+from evaluation.retrieval import run_wsis, wsis_dataset
+from indexer.build import make_embedder
 from indexer.index import load_index
 from indexer.settings import get_settings
-from search_api.app import engine_for
-from search_api.evaluation import run_wsis, wsis_dataset
+from search_api.fusion import Fusion
+from search_api.lifecycle import engine_for
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -30,14 +31,14 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     s = get_settings()
-    emb = Embedder(s.model_dir, dtype=s.embed_dtype, threads=s.threads)
+    emb = make_embedder(s)
     ds = wsis_dataset(SHARED / "eval" / "wsis")
     engines = {}
     for name, path in (("faiss", args.faiss_index), ("milvus", args.milvus_index)):
         loaded = load_index(Path(path))
         engines[name] = engine_for(loaded, emb, s)
         engines[name].query_cache_size = 0  # time every query's search, not a cache lookup
-    runs = {n: run_wsis(ds, e) for n, e in engines.items()}
+    runs = {n: run_wsis(ds, e, fusion=Fusion.from_settings(s)) for n, e in engines.items()}  # as served
     same, overlaps = 0, []
     for qid in ds.queries:
         a, b = runs["faiss"]["hybrid"][qid][:10], runs["milvus"]["hybrid"][qid][:10]

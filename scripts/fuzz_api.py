@@ -33,7 +33,7 @@ def main() -> int:
     env = {**os.environ, "WSIS_INDEX_DIR": str(tmp / "index"), "WSIS_CACHE_DIR": str(tmp / "cache"),
            "WSIS_ASK_RATE_PER_MINUTE": "0"}
     subprocess.run([str(BIN / "wsis"), "build", "--quiet"], env=env, check=True, capture_output=True)
-    from search_api.localserver import start, stop
+    from evaluation.localserver import start, stop
 
     server, base = start(env)
     try:

@@ -42,7 +42,7 @@ def main() -> int:
     shutil.copytree(ROOT / "corpus" / "sample", src)
     env = {**os.environ, "WSIS_INDEX_DIR": str(index), "WSIS_ADMIN_TOKEN": "load-test", "WSIS_CACHE_DIR": str(tmp / "cache")}
     subprocess.run([WSIS, "build", "--source", str(src), "--quiet"], env=env, check=True, capture_output=True)
-    from search_api.localserver import start, stop
+    from evaluation.localserver import start, stop
 
     server, base = start(env)
     try:

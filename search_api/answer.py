@@ -15,7 +15,8 @@ import numpy as np
 
 from indexer.actionlines import normalise_filter
 
-from .engine import Engine, Filters
+from .engine import Engine
+from .filters import Filters
 from .present import passage_cards
 
 _SENT = re.compile(r"[^.!?]+(?:[.!?]+[\"'’”)]*|$)")
@@ -153,7 +154,7 @@ def answer(engine: Engine, question: str, filters: Filters, conv: Conversation, 
            cfg: AnswerSettings = AnswerSettings(), generator=None):
     """Yields events in order: ("meta", ...), ("passages", cards), ("sentence", {...}) per answer sentence,
     ("related", [...]), ("done", summary)."""
-    from . import service
+    from .related import related
 
     query, f, topic = resolve(question, filters, conv)
     conversations.add(conv, Turn(question=question, query=query, filters=f, topic=topic))
@@ -188,7 +189,7 @@ def answer(engine: Engine, question: str, filters: Filters, conv: Conversation, 
         if generated:
             for sent in generated:
                 yield "sentence", {**sent, "generated": True}
-            rel = service.related(engine, text=query[:1000], k=3)
+            rel = related(engine, text=query[:1000], k=3)
             yield "related", rel["initiatives"]
             yield "done", {"abstained": False, "sentences": len(generated), "answerer": "generative"}
             return
@@ -223,7 +224,7 @@ def answer(engine: Engine, question: str, filters: Filters, conv: Conversation, 
     for i in picked:
         yield "sentence", {"text": cands[i]["text"], "citations": [cands[i]["passage_id"]],
                            "score": round(float(score[i]), 4)}
-    rel = service.related(engine, text=query[:1000], k=3)
+    rel = related(engine, text=query[:1000], k=3)
     yield "related", rel["initiatives"]
     yield "done", {"abstained": False, "sentences": len(picked)}
 

@@ -6,13 +6,13 @@ import re
 import time
 from collections import Counter
 
-import numpy as np
-
 from indexer.actionlines import ACTION_LINES, FILTER_CODES, normalise_filter
 from indexer.models import KINDS
 from indexer.tag import ROLES, descriptions
 
-from .engine import Engine, Filters
+from .engine import Engine
+from .filters import LINE_BITS, Filters
+from .fusion import Hit
 from .errors import BadRequest, NotFound
 from .present import passage_cards
 
@@ -93,7 +93,7 @@ def passage(engine: Engine, passage_id: str, context: int = 1) -> dict:
     if p is None:
         raise NotFound(f"no passage with id {passage_id!r}")
     siblings = engine.index.store.doc_passages(p.doc_id)
-    card = passage_cards(engine, [_hit(p.vid)], "")[0]
+    card = passage_cards(engine, [Hit(vid=p.vid, score=1.0)], "")[0]
     card["snippet"] = ""
     before = [s for s in siblings if p.ordinal - context <= s.ordinal < p.ordinal]
     after = [s for s in siblings if p.ordinal < s.ordinal <= p.ordinal + context]
@@ -106,85 +106,12 @@ def passage(engine: Engine, passage_id: str, context: int = 1) -> dict:
     return card
 
 
-def _hit(vid: int):
-    from .engine import Hit
-
-    return Hit(vid=vid, score=1.0)
-
-
-def related(engine: Engine, *, document_id: str | None = None, text: str | None = None, k: int = 5) -> dict:
-    """Stocktaking initiatives, IGF discussions and report recommendations close to a document or a text,
-    each with why it is related (shared action lines, similarity)."""
-    if bool(document_id) == bool(text):
-        raise BadRequest("give exactly one of document_id or text")
-    if document_id:
-        doc = engine.index.store.document(document_id)
-        if doc is None:
-            raise NotFound(f"no document with id {document_id!r}")
-        vids = [p.vid for p in engine.index.store.doc_passages(document_id)]
-        vec = np.asarray(engine.embeddings[vids]).mean(axis=0)
-        lines = set()
-        for v in vids:
-            lines |= _lines_of(engine, v)
-        exclude = document_id
-        query_text = doc["title"]
-    else:
-        query_text = clean_query(text)
-        if not engine.wait_for_encoder(30):
-            from .errors import Unavailable
-
-            raise Unavailable("the encoder is still loading; try again in a few seconds")
-        vec = engine.encode_query(query_text)
-        exclude = None
-        lines = set()
-        if engine.tagger is not None:
-            tags = engine.tagger.tag(query_text, "", "", [], engine.tagger.scores(vec.reshape(1, -1))[0])
-            lines = {t["line"] for t in tags["action_lines"]}
-    vec = vec / max(float(np.linalg.norm(vec)), 1e-12)
-    groups = {
-        "initiatives": Filters(kinds=("stocktaking_entry",)),
-        "discussions": Filters(kinds=("igf_transcript",)),
-        "recommendations": Filters(kinds=("action_line_report",), roles=("recommendation",)),
-    }
-    out: dict = {"query": {"document_id": document_id, "text": query_text, "action_lines": sorted(lines)}}
-    for name, f in groups.items():
-        ids, scores = engine.dense(vec.astype(np.float32), 200, engine.mask(f), f)
-        items, seen = [], set()
-        for vid, s in zip(ids.tolist(), scores.tolist()):
-            d = engine.doc_ids[vid]
-            if d == exclude or d in seen:
-                continue
-            seen.add(d)
-            shared = sorted(lines & _lines_of(engine, vid))
-            items.append((vid, s, shared))
-            if len(items) >= k:
-                break
-        cards = passage_cards(engine, [_hit(v) for v, _, _ in items], query_text)
-        for c, (_, s, shared) in zip(cards, items):
-            c["score"] = round(float(s), 4)
-            why = [f"similarity {s:.2f}"]
-            if shared:
-                why.insert(0, "shares action line" + ("s " if len(shared) > 1 else " ") + ", ".join(shared))
-            c["why"] = {"similarity": round(float(s), 4), "shared_action_lines": shared, "text": "; ".join(why)}
-        out[name] = cards
-    return out
-
-
-def _lines_of(engine: Engine, vid: int) -> set[str]:
-    from .engine import LINE_BITS
-
-    m = int(engine.line_masks[vid])
-    return {c for c, b in LINE_BITS.items() if m & b}
-
-
 def action_lines(engine: Engine) -> list[dict]:
-    from .engine import LINE_BITS
-
     desc = descriptions()
     counts: dict[str, Counter] = {a.code: Counter() for a in ACTION_LINES}
     for code, bit in LINE_BITS.items():
-        sel = (engine.line_masks & bit) != 0
-        counts[code] = Counter(engine.roles[sel].tolist())
+        sel = (engine.cols.line_masks & bit) != 0
+        counts[code] = Counter(engine.cols.roles[sel].tolist())
         counts[code]["_docs"] = len(set(engine.doc_ids[sel].tolist()))
     out = []
     for a in ACTION_LINES:
@@ -201,5 +128,5 @@ def stats(engine: Engine) -> dict:
             "counts": m.get("counts"), "chunker": m.get("chunker"), "tagger": m.get("tagger"),
             "vector_index": m.get("vector_index"), "corpus_hash": m.get("corpus_hash"),
             "package_version": m.get("package_version"),
-            "kinds": dict(Counter(engine.kinds.tolist())), "roles": dict(Counter(engine.roles.tolist()))}
+            "kinds": dict(Counter(engine.cols.kinds.tolist())), "roles": dict(Counter(engine.cols.roles.tolist()))}
 

@@ -68,11 +68,8 @@ def milvus_index(tmp_path_factory, embedder):
 def engine(request, loaded, embedder):
     """The engine over the bundled corpus, on each backend: API and retrieval tests run on both."""
     from indexer.index import load_index
-    from indexer.settings import Settings
-    from search_api.app import open_backend
     from search_api.engine import Engine
 
     if request.param == "faiss":
         return Engine(loaded, embedder)
-    idx = load_index(request.getfixturevalue("milvus_index"), expected_model=MODEL_NAME)
-    return Engine(idx, embedder, backend=open_backend(idx.manifest, Settings(), idx.keyword))
+    return Engine(load_index(request.getfixturevalue("milvus_index"), expected_model=MODEL_NAME), embedder)

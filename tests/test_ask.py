@@ -103,7 +103,7 @@ def test_conversations_are_bounded():
 
 
 def test_cli_ask(built_index, capsys, monkeypatch):
-    from indexer import cli
+    from wsis_cli import main as cli
     from indexer.settings import get_settings
 
     monkeypatch.setenv("WSIS_INDEX_DIR", str(built_index[0]))
@@ -120,7 +120,7 @@ def test_generative_answerer_keeps_only_cited_sentences(engine):
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
     from search_api.answer import Conversations, answer_json
-    from search_api.engine import Filters
+    from search_api.filters import Filters
     from search_api.generate import ChatAnswerer
 
     seen = {}

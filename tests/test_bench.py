@@ -2,7 +2,7 @@
 
 import json
 
-from indexer import cli
+from wsis_cli import main as cli
 
 
 def test_bench_quick_writes_json(tmp_path, capsys):

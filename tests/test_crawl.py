@@ -78,7 +78,7 @@ def test_crawl_resumes_after_kill(tmp_path):
     out = tmp_path / "raw"
     with Site() as site:
         site.delay_all = 0.25
-        cmd = [sys.executable, "-m", "indexer.cli", "crawl", "--url", site.base + "/en/transcripts",
+        cmd = [sys.executable, "-m", "wsis_cli.main", "crawl", "--url", site.base + "/en/transcripts",
                "--allow-host", "127.0.0.1", "--allow-path", "/en/content/", "--allow-path", "/en/transcripts",
                "--kind", "igf_transcript", "--rate-limit", "0", "--out", str(out)]
         env = {**os.environ, "WSIS_CRAWL_ALLOW_LOOPBACK": "1"}

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from search_api.engine import fuse_lists
-from search_api.evaluation import Dataset, compare, mrr_at, ndcg_at, recall_at, run_collection, score_run
+from search_api.fusion import Fusion, fuse_lists
+from evaluation.retrieval import Dataset, compare, mrr_at, ndcg_at, recall_at, run_collection, score_run
 
 
 def test_ndcg_recall_mrr_by_hand():
@@ -27,7 +27,7 @@ def test_ndcg_recall_mrr_by_hand():
 
 def test_rrf_equals_hand_computed():
     fused = dict(fuse_lists(np.array([1, 2, 3]), np.array([.9, .8, .7]), np.array([3, 1]), np.array([5., 4.]),
-                            method="rrf", k=60))
+                            Fusion("rrf", k=60)))
     assert fused[1] == pytest.approx(1 / 61 + 1 / 62)
     assert fused[3] == pytest.approx(1 / 63 + 1 / 61)
     assert fused[2] == pytest.approx(1 / 62)
@@ -35,7 +35,7 @@ def test_rrf_equals_hand_computed():
 
 def test_convex_equals_hand_computed():
     fused = fuse_lists(np.array([1, 2]), np.array([0.8, 0.4]), np.array([2, 3]), np.array([10.0, 2.0]),
-                       method="convex", weight=0.25)
+                       Fusion("convex", 0.25))
     # dense normalised: 1 -> 1, 2 -> 0; bm25 normalised: 2 -> 1, 3 -> 0
     assert fused == [(2, 0.75), (1, 0.25), (3, 0.0)]
 
@@ -66,7 +66,7 @@ def test_wsis_eval_retrieval_command(capsys, tmp_path):
     """`wsis eval retrieval` on CISI (embeds 1,460 abstracts once, then cached)."""
     from conftest import SHARED
 
-    from indexer import cli
+    from wsis_cli import main as cli
 
     out_json = tmp_path / "r.json"
     assert cli.main(["eval", "retrieval", "--datasets", "cisi", "--external", str(SHARED / "eval" / "external"),

@@ -35,7 +35,7 @@ def test_onnx_vectors_equal_the_torch_encoder(built_index, embedder):
 
 def test_server_uses_the_export_unless_told_torch(built_index, monkeypatch):
     from indexer.settings import get_settings
-    from search_api.app import load_engine
+    from search_api.lifecycle import load_engine
 
     monkeypatch.setenv("WSIS_INDEX_DIR", str(built_index[0]))
     for choice, kind in (("auto", "onnx"), ("torch", "torch")):

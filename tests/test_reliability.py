@@ -181,7 +181,7 @@ def test_request_size_and_rate_limits(hostile_client):
 
 def test_long_and_many_conversations_stay_bounded():
     from search_api.answer import Conversations, Turn
-    from search_api.engine import Filters
+    from search_api.filters import Filters
 
     convs = Conversations(max_count=50, max_age_s=3600, max_turns=20)
     conv = convs.get_or_create(None)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from indexer import cli
-from search_api.engine import Filters
+from wsis_cli import main as cli
+from search_api.filters import Filters
 
 
 def top_docs(engine, q, k=5, **kw):
@@ -32,9 +32,9 @@ def test_filters_narrow_results(engine):
     _, res = top_docs(engine, "training", k=50, filters=Filters(kinds=("stocktaking_entry",), year_from=2022))
     assert res.hits
     for h in res.hits:
-        assert engine.kinds[h.vid] == "stocktaking_entry" and engine.years[h.vid] >= 2022
+        assert engine.cols.kinds[h.vid] == "stocktaking_entry" and engine.cols.years[h.vid] >= 2022
     _, res = top_docs(engine, "security", k=50, filters=Filters(action_lines=("C5",)))
-    assert res.hits and all(engine.line_masks[h.vid] & (1 << 4) for h in res.hits)
+    assert res.hits and all(engine.cols.line_masks[h.vid] & (1 << 4) for h in res.hits)
 
 
 def test_cli_search_json(built_index, capsys, monkeypatch):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import SHARED_CORPUS
 
-from indexer import cli
+from wsis_cli import main as cli
 from indexer.tag import Tagger, explicit_lines, role_of
 
 
@@ -93,7 +93,7 @@ def test_wsis_tag_cli(built_index, monkeypatch, capsys):
 
 @pytest.mark.shared
 def test_eval_tagging_runs_cross_validated(embedder):
-    from indexer import eval_tagging
+    from evaluation import tagging as eval_tagging
 
     r = eval_tagging.run(SHARED_CORPUS, embedder, folds=3, show_errors=5)
     assert r["dataset"]["labelled_entries"] == 270
@@ -108,7 +108,7 @@ def test_eval_tagging_runs_cross_validated(embedder):
 def test_learning_curve_rows():
     """The curve refits the tagger on n entries per line from the training folds; with synthetic,
     separable classes it must rise from the description-only fit to the full one."""
-    from indexer import eval_tagging
+    from evaluation import tagging as eval_tagging
     from indexer.actionlines import CODES
 
     rng = np.random.default_rng(1)

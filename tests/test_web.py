@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chro
 
 @pytest.fixture(scope="module")
 def server(built_index):
-    from search_api.localserver import start, stop
+    from evaluation.localserver import start, stop
 
     env = {**os.environ, "WSIS_INDEX_DIR": str(built_index[0]), "WSIS_ASK_RATE_PER_MINUTE": "0"}
     proc, base = start(env, encoder_ready=False, output=subprocess.PIPE)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .engine import fuse_lists
+from search_api.fusion import Fusion, fuse_lists
 
-EXPECTED = Path(__file__).with_name("expected_scores.json")
+EXPECTED = Path(__file__).with_name("data") / "expected_scores.json"
 SYSTEMS = ("bm25", "dense", "hybrid")
 
 
@@ -101,7 +101,7 @@ def _cache_path(cache_dir: Path, ds: Dataset, model_key: str) -> Path:
     return cache_dir / f"{ds.name}-{tag}-{h.hexdigest()[:16]}.npy"
 
 
-def run_collection(ds: Dataset, embedder, cache_dir: Path, depth: int = 100, fusion: dict | None = None,
+def run_collection(ds: Dataset, embedder, cache_dir: Path, depth: int = 100, fusion: Fusion = Fusion(),
                    progress: bool = True) -> dict[str, dict[str, list[str]]]:
     """Top-`depth` document ids per query for each system, one document = one passage."""
     from indexer.keyword import KeywordIndex
@@ -131,18 +131,18 @@ def run_collection(ds: Dataset, embedder, cache_dir: Path, depth: int = 100, fus
         de_top = np.argsort(-sims[qi], kind="stable")[:depth]
         runs["bm25"][qid] = [ids[i] for i in bm_top]
         runs["dense"][qid] = [ids[i] for i in de_top]
-        fused = fuse_lists(de_top, sims[qi][de_top], bm_top, bm[bm_top], **(fusion or {}))
+        fused = fuse_lists(de_top, sims[qi][de_top], bm_top, bm[bm_top], fusion)
         runs["hybrid"][qid] = [ids[i] for i, _ in fused[:depth]]
     return runs
 
 
 def run_collection_milvus(ds: Dataset, embedder, cache_dir: Path, uri: str, depth: int = 100,
-                          fusion: dict | None = None, bm25: str = "client") -> dict[str, dict[str, list[str]]]:
+                          fusion: Fusion = Fusion(), bm25: str = "client") -> dict[str, dict[str, list[str]]]:
     """The same runs with the Milvus backend: vectors in an HNSW field; BM25 as our term weights in a
     sparse field ("client") or computed by Milvus ("server")."""
     from indexer.keyword import KeywordIndex
 
-    from .backends import MilvusBackend, create_collection, sparse_or_sentinel
+    from indexer.milvus import MilvusPassageIndex, create_collection, sparse_or_sentinel
 
     ids = sorted(ds.corpus)
     texts = [ds.corpus[i] for i in ids]
@@ -164,7 +164,7 @@ def run_collection_milvus(ds: Dataset, embedder, cache_dir: Path, uri: str, dept
     for i in range(0, len(rows), 500):
         client.insert(name, rows[i:i + 500])
     client.flush(name)
-    backend = MilvusBackend(uri, name, bm25=bm25, keyword_index=kw)
+    backend = MilvusPassageIndex(uri, name, bm25=bm25, keyword_index=kw)
     qids = list(ds.queries)
     qvecs = embedder.encode([ds.queries[q] for q in qids])
     runs: dict[str, dict[str, list[str]]] = {s: {} for s in SYSTEMS}
@@ -173,7 +173,7 @@ def run_collection_milvus(ds: Dataset, embedder, cache_dir: Path, uri: str, dept
         b_ids, b_sc, _ = backend.keyword(ds.queries[qid], depth, None, None)
         runs["dense"][qid] = [ids[i] for i in d_ids]
         runs["bm25"][qid] = [ids[i] for i in b_ids]
-        runs["hybrid"][qid] = [ids[i] for i, _ in fuse_lists(d_ids, d_sc, b_ids, b_sc, **(fusion or {}))[:depth]]
+        runs["hybrid"][qid] = [ids[i] for i, _ in fuse_lists(d_ids, d_sc, b_ids, b_sc, fusion)[:depth]]
     return runs
 
 
@@ -186,7 +186,7 @@ def wsis_dataset(eval_dir: Path) -> Dataset:
 
 
 def run_wsis(ds: Dataset, engine, depth: int = 100, passage_depth: int = 1000,
-             fusion: dict | None = None) -> dict[str, dict[str, list[str]]]:
+             fusion: Fusion = Fusion()) -> dict[str, dict[str, list[str]]]:
     """Passages -> documents by each document's best passage; hybrid fuses the two document lists."""
     runs: dict[str, dict[str, list[str]]] = {s: {} for s in SYSTEMS}
     for qid, q in ds.queries.items():
@@ -201,7 +201,7 @@ def run_wsis(ds: Dataset, engine, depth: int = 100, passage_depth: int = 1000,
         names = list(doc_index)
         fused = fuse_lists(np.array([doc_index[d] for d, _ in dense_docs]), np.array([s for _, s in dense_docs]),
                            np.array([doc_index[d] for d, _ in bm_docs]), np.array([s for _, s in bm_docs]),
-                           **(fusion or {}))
+                           fusion)
         runs["hybrid"][qid] = [names[i] for i, _ in fused[:depth]]
     return runs
 
@@ -243,4 +243,56 @@ def compare(results: dict, expected_path: Path = EXPECTED, tolerance: float = 0.
             continue
         ok = got >= ref - goal.get("tolerance", 0.0)
         lines.append(f"[{'OK' if ok else 'FAIL'}] goal: {goal['text']}: {got:.4f} vs {ref:.4f}")
+    return lines
+
+
+# ------------------------------------------------------------------ the `wsis eval retrieval` run
+
+def evaluate(settings, embedder, names: list[str], *, fusion: Fusion, external: Path, wsis_eval: Path,
+             wsis_engine=None, gain: str = "exponential", backend: str = "faiss", work_milvus: str = "",
+             beir: dict | None = None) -> tuple[dict, dict]:
+    """(figures per set and system, per-query scores). `wsis_engine` is a callable returning the engine over
+    the real corpus (or None); `beir` = {"name", "corpus", "queries", "qrels"} evaluates one more BEIR set."""
+    cache = settings.cache_dir / "eval"
+    results: dict = {}
+    per_query: dict = {}
+    for name in names:
+        t = time.perf_counter()
+        if beir and name == beir["name"]:
+            ds = load_beir(Path(beir["corpus"]).parent, name=name, corpus=Path(beir["corpus"]),
+                           queries=Path(beir["queries"]), qrels=Path(beir["qrels"]), gain=gain)
+            runs = run_collection(ds, embedder, cache, fusion=fusion)
+            recall_k = 100
+        elif name == "wsis":
+            ds = wsis_dataset(wsis_eval)
+            engine = wsis_engine()
+            if engine is None:
+                continue
+            runs = run_wsis(ds, engine, fusion=fusion)
+            recall_k = 10
+        else:
+            folder = external / name
+            if not (folder / "corpus.jsonl").exists():
+                print(f"skip {name}: {folder} not found")
+                continue
+            ds = load_beir(folder, gain=gain)
+            if backend == "milvus":
+                runs = run_collection_milvus(ds, embedder, cache, work_milvus, fusion=fusion, bm25=settings.milvus_bm25)
+            else:
+                runs = run_collection(ds, embedder, cache, fusion=fusion)
+            recall_k = 100
+        results[name], per_query[name] = {}, {}
+        for system, run in runs.items():
+            results[name][system], per_query[name][system] = score_run(run, ds, recall_k=recall_k)
+        print(f"{name}: {len(ds.queries)} queries, {time.perf_counter() - t:.0f} s")
+    return results, per_query
+
+
+def format_results(results: dict) -> list[str]:
+    lines = [f"{'dataset':10s} {'system':7s} {'nDCG@10':>8s} {'R@100':>7s} {'R@10':>7s} {'MRR@10':>7s}"]
+    for name, systems in results.items():
+        for system, m in systems.items():
+            r10 = m.get("recall@10")
+            lines.append(f"{name:10s} {system:7s} {m['ndcg@10']:8.4f} {m.get('recall@100', float('nan')):7.4f} "
+                         f"{r10 if r10 is not None else float('nan'):7.4f} {m['mrr@10']:7.4f}")
     return lines

@@ -76,18 +76,14 @@ def bench_components(index_path: Path, queries: list[str], embedder, depth: int 
     import faiss
 
     from indexer.index import load_index
-
-    from .engine import Engine
-
     from indexer.settings import get_settings
-
-    from .app import _onnx_encoder
+    from search_api.lifecycle import engine_for, onnx_encoder
 
     loaded = load_index(index_path)
     settings = get_settings()
     # the encoder the server would use for this index: its ONNX export when present, else torch
-    embedder = (_onnx_encoder(loaded, settings) if settings.query_encoder != "torch" else None) or embedder
-    engine = Engine(loaded, embedder)
+    embedder = (onnx_encoder(loaded, settings) if settings.query_encoder != "torch" else None) or embedder
+    engine = engine_for(loaded, embedder, settings)
     emb = np.ascontiguousarray(np.asarray(loaded.embeddings, dtype=np.float32))
     flat = faiss.IndexFlatIP(emb.shape[1])
     flat.add(emb)
@@ -112,7 +108,7 @@ def bench_components(index_path: Path, queries: list[str], embedder, depth: int 
         t = time.perf_counter()
         loaded.vectors.search(v.reshape(1, -1), depth)
         tv = (time.perf_counter() - t) * 1000
-        engine._qcache.clear()  # end to end includes encoding the query
+        engine.clear_query_cache()  # end to end includes encoding the query
         t = time.perf_counter()
         res = engine.search(q, k=10)
         tg = (time.perf_counter() - t) * 1000
@@ -209,15 +205,12 @@ def bench_http(index_path: Path, queries: list[str], requests_per_run: int) -> d
 
 
 def bench_build(source: Path, embedder, settings) -> dict:
-    from indexer.build import build_index
-    from indexer.chunk import ChunkSettings
+    """A full build of `source` without the embedding cache, timed by stage."""
+    from indexer.build import build_from_settings
 
     with tempfile.TemporaryDirectory() as tmp:
-        r = build_index([source], Path(tmp) / "index", embedder=embedder,
-                        chunk=ChunkSettings(settings.chunk_target_words, settings.chunk_min_words, settings.chunk_max_words),
-                        max_file_bytes=settings.max_file_bytes, progress=False, model_name=settings.model_name,
-                        embed_workers=settings.embed_workers or (os.cpu_count() or 1),
-                        near_duplicate_jaccard=settings.near_duplicate_jaccard, query_encoder=settings.query_encoder)
+        r = build_from_settings(settings, [source], Path(tmp) / "index", embedder=embedder, use_cache=False,
+                                backend="faiss")
     d = r.as_dict()
     st = d["stage_seconds"]
     return {"documents": d["documents_total"], "passages": d["passages"], "seconds": d["seconds"],
@@ -232,12 +225,15 @@ def synthetic_index(base_index: Path, n: int, out: Path, seed: int = 0, hnsw_thr
 
     from indexer.index import IndexWriter, load_index
     from indexer.keyword import KeywordIndex
-    from indexer.store import create
+    from indexer.models import Document, Passage
+    from indexer.store import create, insert_document, insert_passage
 
     real = load_index(base_index)
     emb = np.asarray(real.embeddings, dtype=np.float32)
-    rows = real.store.con.execute("SELECT p.text, p.doc_id, p.role, p.action_lines, d.kind, d.year FROM passages p "
-                                  "JOIN documents d ON d.id = p.doc_id ORDER BY p.vid").fetchall()
+    vids = list(range(len(emb)))
+    rows = real.store.passages(vids)
+    kinds = {d: v["kind"] for d, v in real.store.documents(list({r.doc_id for r in rows.values()})).items()}
+    years = {d: v["year"] for d, v in real.store.documents(list(kinds)).items()}
     rng = np.random.default_rng(seed)
     pick = rng.integers(0, len(emb), size=n)
     vecs = emb[pick] + rng.normal(0, 0.03, size=(n, emb.shape[1])).astype(np.float32)
@@ -245,18 +241,19 @@ def synthetic_index(base_index: Path, n: int, out: Path, seed: int = 0, hnsw_thr
     writer = IndexWriter(out)
     con = create(writer.dir / "store.sqlite")
     texts = []
+    n_docs = (n + 9) // 10
     with con:
-        n_docs = (n + 9) // 10
-        con.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                        [(f"synthetic/{d}", rows[pick[d * 10]][4], f"Synthetic document {d}", "synthetic", "",
-                          rows[pick[d * 10]][5], "", "{}", "", "", "[]") for d in range(n_docs)])
-        batch = []
+        for d in range(n_docs):
+            src = rows[int(pick[d * 10])]
+            insert_document(con, Document(id=f"synthetic/{d}", kind=kinds[src.doc_id], title=f"Synthetic document {d}",
+                                          source="synthetic", year=years[src.doc_id], text="", sections=()))
         for i, j in enumerate(pick.tolist()):
-            text, _, role, lines, _, _ = rows[j]
-            texts.append(text)
-            batch.append((i, f"synthetic/{i // 10}::{i % 10}", f"synthetic/{i // 10}", i % 10, text, "", None, "", 0,
-                          len(text), len(text.split()), lines, role, "[]", ""))
-        con.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", batch)
+            r = rows[j]
+            texts.append(r.text)
+            p = Passage(id=f"synthetic/{i // 10}::{i % 10}", doc_id=f"synthetic/{i // 10}", ordinal=i % 10,
+                        text=r.text, heading="", page=None, speaker="", start=0, end=len(r.text),
+                        words=len(r.text.split()))
+            insert_passage(con, i, p, {"action_lines": r.action_lines, "role": r.role})
     con.close()
     info = writer.write_vectors(vecs, hnsw_threshold=hnsw_threshold)
     KeywordIndex.build(texts).save(writer.dir / "keyword")
@@ -269,6 +266,49 @@ def synthetic_index(base_index: Path, n: int, out: Path, seed: int = 0, hnsw_thr
         manifest.pop(k, None)
     writer.commit(_json.loads(_json.dumps(manifest, default=str)), keep=1)
     return out
+
+
+def run(settings, embedder, *, shared: Path, scales: list[str], queries: int, requests: int, build: bool,
+        http: bool, work: Path) -> dict:
+    """Every requested scale: "bundled" and "shared" are real corpora (indexed with the embedding cache;
+    `build` also times a full uncached build), "100k" / "1m" synthetic indexes made from the real one."""
+    from indexer.build import build_from_settings
+
+    qs = queries_from(shared / "eval" / "wsis", queries)
+    result: dict = {"env": env_info(embedder.dtype, settings.threads), "queries": queries,
+                    "started": time.strftime("%Y-%m-%dT%H:%M:%SZ"), "http_requests": requests, "scales": {}}
+    work.mkdir(parents=True, exist_ok=True)
+    corpus = {"bundled": Path(settings.sources[0]), "shared": shared / "corpus_sources"}
+    for scale in scales:
+        print(f"== {scale}", flush=True)
+        r: dict = {}
+        if scale in corpus:
+            if not corpus[scale].is_dir():
+                print(f"skip {scale}: {corpus[scale]} absent")
+                continue
+            if build or scale == "bundled":
+                r["build"] = bench_build(corpus[scale], embedder, settings)
+            index = work / f"{scale}-index"
+            build_from_settings(settings, [corpus[scale]], index, embedder=embedder, backend="faiss")
+        else:
+            size = {"100k": 100_000, "1m": 1_000_000}.get(scale.lower())
+            if size is None:
+                print(f"skip unknown scale {scale}")
+                continue
+            base = work / "shared-index" if (work / "shared-index").exists() else work / "bundled-index"
+            if not base.exists():
+                print(f"skip {scale}: build a real index first (scales bundled or shared)")
+                continue
+            index = work / f"synthetic-{scale}"
+            t = time.perf_counter()
+            synthetic_index(base, size, index, hnsw_threshold=settings.hnsw_threshold)
+            r["synthetic_build_seconds"] = round(time.perf_counter() - t, 1)
+        r["components"] = bench_components(index, qs, embedder)
+        if http:
+            r["http"] = bench_http(index, qs, requests)
+        result["scales"][scale] = r
+        print(format_scale(scale, r), flush=True)
+    return result
 
 
 def format_scale(name: str, r: dict) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .actionlines import CODES, parent_code
+from indexer.actionlines import CODES, parent_code
 
 LABELLED = "stocktaking/wsis_prizes_2021_nominated_by_category.csv"
 
@@ -25,10 +25,10 @@ def _entry_text(doc) -> str:
 
 def load_sets(corpus: Path):
     """(test texts, test labels, extra texts, extra labels) from the real corpus folder."""
-    from .build import embed_text, training_labels
-    from .chunk import chunk_document
-    from .parsers import read_source
-    from .parsers.stocktaking import parse_csv
+    from indexer.build import embed_text, training_labels
+    from indexer.chunk import chunk_document
+    from indexer.parsers import read_source
+    from indexer.parsers.stocktaking import parse_csv
 
     test_docs, _ = parse_csv(corpus / LABELLED, "stocktaking", LABELLED)
     test_ids = {d.id for d in test_docs}
@@ -76,7 +76,7 @@ def learning_curve(tx, ty, ex, ey, desc_vectors, folds: int = 5, sizes=(0, 3, 6,
     the training folds (plus the other labelled documents): does the goal need more labels?"""
     from sklearn.model_selection import StratifiedKFold
 
-    from .tag import Tagger
+    from indexer.tag import Tagger
 
     rng = np.random.default_rng(0)
     out = []
@@ -106,7 +106,7 @@ def run(corpus: Path, embedder, folds: int = 5, seed: int = 0, show_errors: int 
         with_learning_curve: bool = False) -> dict:
     from sklearn.model_selection import StratifiedKFold
 
-    from .tag import Tagger
+    from indexer.tag import Tagger
 
     test, extra = load_sets(corpus)
     tx = embedder.encode([t for t, _ in test])

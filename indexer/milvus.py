@@ -1,32 +1,19 @@
-"""The narrow passage-index interface under the engine, with the embedded FAISS + bm25s implementation
-(default) and a Milvus one (milvus-lite embedded here; the same code targets Milvus Distributed by URI).
-
-    count() / upsert(rows) / delete(vids) / dense(qvec, depth, filters, mask)
-    keyword(query, depth, filters, mask) / hybrid(qvec, query, depth, filters, mask)
-
-Facets, snippets, collapsing and answers stay above this interface and work the same on both."""
+"""Milvus as the passage index (milvus-lite embedded here; the same code targets Milvus Distributed by URI):
+the reader (`MilvusPassageIndex`, see `indexer.passage_index` for the interface) and the writer of a build's
+collection (`write_milvus`), which points the alias at the new collection once it is complete."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from indexer.actionlines import CODES
+from .actionlines import CODES
+from .passage_index import EMPTY_IDS, EMPTY_SCORES
 
 log = logging.getLogger(__name__)
 ALIAS = "wsis_passages"
-
-
-class PassageIndex(Protocol):
-    name: str
-
-    def count(self) -> int: ...
-
-    def dense(self, qvec: np.ndarray, depth: int, filters, mask) -> tuple[np.ndarray, np.ndarray]: ...
-
-    def keyword(self, query: str, depth: int, filters, mask) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]: ...
 
 
 def milvus_filter(f) -> str:
@@ -55,7 +42,7 @@ def milvus_filter(f) -> str:
     return " and ".join(parts)
 
 
-class MilvusBackend:
+class MilvusPassageIndex:
     name = "milvus"
 
     def __init__(self, uri: str, collection: str = ALIAS, token: str = "", bm25: str = "client",
@@ -83,37 +70,28 @@ class MilvusBackend:
         scores = np.array([abs(float(h["distance"])) for h in hits], dtype=np.float32)
         return ids, scores
 
-    def dense(self, qvec, depth, filters, mask):
+    def dense(self, qvec, depth, mask, filters):
+        if mask is not None and not mask.any():
+            return EMPTY_IDS, EMPTY_SCORES
         return self._search([float(x) for x in qvec], "dense", "IP", depth, filters)
 
-    def keyword(self, query, depth, filters, mask):
+    def keyword(self, query, depth, mask, filters):
+        """The top list from Milvus; the match set (every passage holding a query term, inside the filter)
+        from the build's own keyword index, so that totals and facets cover all matches as on FAISS (without
+        a keyword index, e.g. a bare collection, the match set is the top list)."""
+        if mask is not None and not mask.any():
+            return EMPTY_IDS, EMPTY_SCORES, EMPTY_IDS
+        matched = None
+        if self.keyword_index is not None:
+            scores = self.keyword_index.scores(query)
+            matched = np.flatnonzero(scores > 0 if mask is None else (scores > 0) & mask)
+            if not len(matched):
+                return EMPTY_IDS, EMPTY_SCORES, EMPTY_IDS
         if self.bm25 == "client":
-            qv = self.keyword_index.query_vector(query)
-            if not qv:
-                return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), None
-            ids, scores = self._search(qv, "sparse", "IP", depth, filters)
+            ids, top = self._search(self.keyword_index.query_vector(query), "sparse", "IP", depth, filters)
         else:
-            ids, scores = self._search(query, "sparse", "BM25", depth, filters)
-        return ids, scores, None  # Milvus returns a top list, not every matching passage
-
-    def hybrid(self, qvec, query, depth, filters, mask, k: int = 60):
-        from pymilvus import AnnSearchRequest, RRFRanker
-
-        expr = milvus_filter(filters) if filters is not None else ""
-        sparse = (self.keyword_index.query_vector(query) or {0: 0.0}) if self.bm25 == "client" else query
-        reqs = [AnnSearchRequest(data=[[float(x) for x in qvec]], anns_field="dense", param={"metric_type": "IP"},
-                                 limit=depth, expr=expr),
-                AnnSearchRequest(data=[sparse], anns_field="sparse",
-                                 param={"metric_type": "IP" if self.bm25 == "client" else "BM25"}, limit=depth, expr=expr)]
-        res = self.client.hybrid_search(self.collection, reqs, ranker=RRFRanker(k), limit=depth, output_fields=[])
-        hits = res[0] if res else []
-        return [(int(h["id"]), float(h["distance"])) for h in hits]
-
-    def upsert(self, rows: list[dict]) -> None:
-        self.client.upsert(self.collection, rows)
-
-    def delete(self, vids: list[int]) -> None:
-        self.client.delete(self.collection, ids=vids)
+            ids, top = self._search(query, "sparse", "BM25", depth, filters)
+        return ids, top, (ids if matched is None else matched)
 
 
 # English analysis (lower case, stop words, Snowball stemming) like the embedded BM25, where the server

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .answer import AnswerSettings, Conversations, answer_json
-from .engine import Filters
-from .evaluation import wsis_dataset
+from search_api.answer import AnswerSettings, Conversations, answer_json
+from search_api.filters import Filters
+from .retrieval import wsis_dataset
 
 OFFTOPIC = Path(__file__).with_name("data") / "offtopic_questions.txt"
 

@@ -1,0 +1,178 @@
+"""The HTTP routes: thin functions over `service`, `answer` and `related`, one error shape (`errors`)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import errors, related as related_, service
+from .answer import AnswerSettings, answer, answer_json
+from .engine import Engine
+from .lifecycle import reload_engine
+
+log = logging.getLogger(__name__)
+
+
+def get_engine(request: Request) -> Engine:
+    engine = getattr(request.app.state, "engine", None)
+    if engine is None:
+        raise errors.Unavailable("the index is not loaded")
+    return engine
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+class FastJSON(Response):
+    """JSON serialised straight from plain dicts (no jsonable_encoder walk: the payloads are plain already)."""
+
+    media_type = "application/json"
+
+    def render(self, content) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def server_timing(timing_ms: dict[str, float]) -> dict[str, str]:
+    return {"Server-Timing": ", ".join(f"{k};dur={v:.2f}" for k, v in timing_ms.items())}
+
+
+router = APIRouter()
+
+
+@router.get("/search", summary="Hybrid search over passages, with filters and facets")
+def search(
+    engine: EngineDep,
+    q: Annotated[str, Query(max_length=service.MAX_QUERY_CHARS, description="the query")] = "",
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+    offset: Annotated[int, Query(ge=0, le=1000)] = 0,
+    action_line: Annotated[list[str] | None, Query(description="C1..C11, C7 or a sub-line such as C7.e-health")] = None,
+    kind: Annotated[list[str] | None, Query()] = None,
+    role: Annotated[list[str] | None, Query()] = None,
+    year_from: Annotated[int | None, Query(ge=1990, le=2100)] = None,
+    year_to: Annotated[int | None, Query(ge=1990, le=2100)] = None,
+    country: Annotated[list[str] | None, Query(max_length=100)] = None,
+    stakeholder: Annotated[list[str] | None, Query(max_length=100)] = None,
+    mode: Literal["hybrid", "dense", "bm25"] = "hybrid",
+    group_by: Literal["none", "document"] = "none",
+):
+    """Passages matching the query, each with its document, tags and a highlighted snippet; facet counts
+    over the whole match set; the query actually run; timing per stage."""
+    f = service.make_filters(action_line, kind, role, year_from, year_to, country, stakeholder)
+    out = service.search(engine, q, k=k, offset=offset, filters=f, mode=mode,
+                         group_by=None if group_by == "none" else group_by)
+    return FastJSON(out, headers=server_timing(out["timing_ms"]))
+
+
+@router.get("/documents/{doc_id:path}", summary="One document with its text, sections and passages")
+def document(doc_id: str, engine: EngineDep):
+    """The full document: metadata, text, sections (heading, page, speaker, span) and passage list."""
+    return FastJSON(service.document(engine, doc_id))
+
+
+@router.get("/passages/{passage_id:path}", summary="One passage with its neighbours")
+def passage(passage_id: str, engine: EngineDep, context: Annotated[int, Query(ge=0, le=5)] = 1):
+    """A passage card plus the passages just before and after it in its document."""
+    return FastJSON(service.passage(engine, passage_id, context))
+
+
+@router.get("/related", summary="Related initiatives, IGF discussions and report recommendations")
+def related(engine: EngineDep, document_id: str | None = None,
+            text: Annotated[str | None, Query(max_length=service.MAX_QUERY_CHARS)] = None,
+            k: Annotated[int, Query(ge=1, le=20)] = 5):
+    """For a document or a text: who else works on this, with the reason (shared action lines, similarity)."""
+    return FastJSON(related_.related(engine, document_id=document_id, text=text, k=k))
+
+
+@router.get("/action-lines", summary="The WSIS action lines with passage counts per role")
+def action_lines(engine: EngineDep):
+    """C1-C11 and the C7 sub-lines: description, facilitators, and how much material each has, by role."""
+    return {"action_lines": service.action_lines(engine)}
+
+
+@router.get("/health", summary="Liveness and the loaded index")
+def health(request: Request):
+    """`ok` with the build id of the loaded index, or 503 when no index is loaded."""
+    engine = getattr(request.app.state, "engine", None)
+    if engine is None:
+        raise errors.Unavailable("the index is not loaded")
+    return {"status": "ok", "build_id": engine.index.manifest.get("build_id"), "passages": engine.n,
+            "encoder": "ready" if engine.embedder is not None else (engine.encoder_error or "loading"),
+            "encoder_kind": getattr(engine.embedder, "kind", "torch") if engine.embedder is not None else None}
+
+
+@router.get("/stats", summary="Index statistics from the manifest")
+def stats(engine: EngineDep):
+    """Model, chunker, tagger, counts and build of the loaded index."""
+    return service.stats(engine)
+
+
+class AskFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action_line: list[str] = Field(default_factory=list, max_length=20)
+    kind: list[str] = Field(default_factory=list, max_length=10)
+    role: list[str] = Field(default_factory=list, max_length=10)
+    year_from: int | None = Field(default=None, ge=1990, le=2100)
+    year_to: int | None = Field(default=None, ge=1990, le=2100)
+    country: list[str] = Field(default_factory=list, max_length=20)
+    stakeholder: list[str] = Field(default_factory=list, max_length=20)
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(min_length=1, max_length=service.MAX_QUERY_CHARS)
+    conversation_id: str | None = Field(default=None, max_length=64)
+    filters: AskFilters = Field(default_factory=AskFilters)
+
+
+def _ask_args(request: Request, body: AskRequest):
+    engine = get_engine(request)
+    if not engine.wait_for_encoder(60):
+        raise errors.Unavailable("the encoder is still loading; try again in a few seconds")
+    question = service.clean_query(body.question)
+    f = body.filters
+    filters = service.make_filters(f.action_line, f.kind, f.role, f.year_from, f.year_to, f.country, f.stakeholder)
+    conv = request.app.state.conversations.get_or_create(body.conversation_id)
+    cfg = AnswerSettings(abstain_below=request.app.state.settings.ask_abstain_below)
+    return engine, question, filters, conv, request.app.state.conversations, cfg, request.app.state.generator
+
+
+@router.post("/ask", summary="Answer a question from the indexed documents, with citations")
+def ask(body: AskRequest, request: Request):
+    """An extractive answer: 2-5 sentences, each a verbatim span of the passage it cites; abstains when the
+    evidence is weak. Follow-ups (same conversation_id) inherit the previous topic and filters."""
+    return FastJSON(answer_json(*_ask_args(request, body)))
+
+
+@router.post("/ask/stream", summary="The same answer as server-sent events")
+def ask_stream(body: AskRequest, request: Request):
+    """Events: `meta`, `passages` (cards), one `sentence` per answer sentence, `related`, `done`."""
+    args = _ask_args(request, body)  # validation errors surface before the stream starts
+
+    def events():
+        try:
+            for name, data in answer(*args):
+                yield f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+        except Exception:  # the stream has started: report in-band, in the error shape
+            log.exception("error while streaming an answer")
+            yield f"event: error\ndata: {json.dumps(errors.error_body(500, 'internal_error', 'internal error'))}\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.post("/admin/reload", summary="Load the index the index path points at now (token required)",
+             include_in_schema=False)
+def admin_reload(request: Request):
+    """Swap in the current build: the new engine is loaded fully first, then replaces the old one in one
+    assignment; requests in flight finish on the engine they started with."""
+    token = request.app.state.settings.admin_token
+    given = request.headers.get("x-admin-token", "")
+    if not token or not hmac.compare_digest(token, given):
+        raise errors.NotFound("Not Found")
+    return reload_engine(request.app)

@@ -1,0 +1,107 @@
+"""`wsis eval tagging|retrieval|answers|related` and `wsis bench`: the evaluation package's runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from .common import SHARED, set_threads, settings
+
+
+def _write_json(path, obj) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(obj, indent=2))
+
+
+def _wsis_engine(args, s, embedder):
+    from evaluation.wsis_index import wsis_engine
+
+    return wsis_engine(s, Path(args.corpus), Path(args.wsis_index), embedder, backend=args.backend or "faiss",
+                       work_milvus=Path(args.work_milvus))
+
+
+def cmd_eval(args) -> int:
+    from indexer.build import make_embedder
+
+    s = settings()
+    set_threads(s.threads)
+    if args.what == "tagging":
+        from evaluation import tagging
+
+        corpus = Path(args.corpus)
+        if not (corpus / tagging.LABELLED).exists():
+            print(f"error: {corpus / tagging.LABELLED} not found", file=sys.stderr)
+            return 2
+        r = tagging.run(corpus, make_embedder(s), folds=args.folds, seed=args.seed, show_errors=args.show_errors,
+                        with_learning_curve=args.learning_curve)
+        tagging.print_report(r)
+        if args.json:
+            tagging.save(r, Path(args.json))
+        return 0
+    if args.what == "retrieval":
+        return eval_retrieval(args, s)
+    if args.what == "answers":
+        from evaluation import answers
+
+        embedder = make_embedder(s)
+        engine = _wsis_engine(args, s, embedder)
+        if engine is None:
+            return 2
+        r = answers.run(engine, Path(args.wsis_eval), s.ask_abstain_below)
+        answers.print_report(r)
+        if args.json:
+            _write_json(args.json, r)
+        return 0
+    print(f"error: unknown evaluation {args.what!r}", file=sys.stderr)
+    return 2
+
+
+def eval_retrieval(args, s) -> int:
+    from evaluation import retrieval as ev
+    from indexer.build import make_embedder
+    from search_api.fusion import Fusion
+
+    fusion = Fusion(args.fusion or s.fusion, s.fusion_weight if args.weight is None else args.weight)
+    embedder = make_embedder(s)
+    names = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    beir = None
+    if args.beir_corpus:
+        if not (args.queries and args.qrels):
+            print("error: --corpus-file needs --queries and --qrels", file=sys.stderr)
+            return 2
+        beir = {"name": args.name, "corpus": args.beir_corpus, "queries": args.queries, "qrels": args.qrels}
+        names = [args.name]
+    results, per_query = ev.evaluate(s, embedder, names, fusion=fusion, external=Path(args.external),
+                                     wsis_eval=Path(args.wsis_eval), wsis_engine=lambda: _wsis_engine(args, s, embedder),
+                                     gain=args.gain, backend=args.backend or "faiss", work_milvus=args.work_milvus,
+                                     beir=beir)
+    print()
+    for line in ev.format_results(results):
+        print(line)
+    print(f"(hybrid fusion: {fusion.method}, dense weight {fusion.weight})\n")
+    lines = ev.compare(results)
+    for line in lines:
+        print(line)
+    if args.json:
+        _write_json(args.json, results)
+        pq_path = Path(args.per_query or str(Path(args.json).with_suffix("")) + ".per_query.json")
+        pq_path.write_text(json.dumps(per_query))
+        print(f"written {args.json} and {pq_path}")
+    return 1 if any(line.startswith("[FAIL]") for line in lines) and args.strict else 0
+
+
+def cmd_bench(args) -> int:
+    from evaluation import bench
+    from indexer.build import make_embedder
+
+    s = settings()
+    set_threads(s.threads)
+    scales = ["bundled"] if args.quick else [x.strip() for x in args.scales.split(",") if x.strip()]
+    result = bench.run(s, make_embedder(s), shared=SHARED, scales=scales, queries=20 if args.quick else args.queries,
+                       requests=20 if args.quick else args.requests, build=args.build, http=not args.no_http,
+                       work=Path(args.work))
+    if args.json:
+        _write_json(args.json, result)
+        print(f"written {args.json}")
+    return 0

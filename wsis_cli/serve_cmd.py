@@ -1,0 +1,40 @@
+"""`wsis serve`: the HTTP API and the web page."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .common import settings
+
+
+def cmd_serve(args) -> int:
+    import os
+
+    import uvicorn
+
+    from indexer.index import IndexError_, read_manifest
+
+    if args.index:
+        os.environ["WSIS_INDEX_DIR"] = str(Path(args.index).absolute())
+        from indexer.settings import get_settings
+
+        get_settings.cache_clear()
+    s = settings()
+    try:
+        m = read_manifest(s.index_dir)
+    except IndexError_ as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    built = (m.get("backend") or {}).get("backend", "faiss")
+    if args.backend and args.backend != built:
+        print(f"error: the index was built for the {built} backend, not {args.backend} "
+              f"(rebuild with wsis build --backend {args.backend})", file=sys.stderr)
+        return 2
+    print(f"serving index {m['build_id']} ({m['counts']['passages']} passages, {built} backend) on "
+          f"http://{args.host}:{args.port}/", flush=True)
+    from search_api.app import create_app
+
+    uvicorn.run(create_app(s), host=args.host, port=args.port, log_level="warning" if not args.verbose else "info",
+                access_log=args.verbose)
+    return 0
