@@ -70,9 +70,15 @@ class Settings(BaseSettings):
     query_encoder: str = "auto"
     query_cache_size: int = 2048  # query vectors kept in memory (0: none)
     hnsw_threshold: int = 20_000  # flat FAISS index below this many passages, HNSW from it
-    # Question answering: abstain when no retrieved passage reaches this cosine to the question
-    # (calibrated with `wsis eval answers`: midpoint between the lowest on-topic and highest off-topic evidence); bounds on server-side conversations.
-    ask_abstain_below: float = 0.435
+    # Question answering: abstain when the best evidence passage's cosine to the question is under
+    # ask_abstain_below, when the best answer sentence's is under ask_abstain_sentence_below, when the
+    # question names something the corpus never mentions and no sentence reaches
+    # ask_abstain_unknown_name_below, or when a figure is asked for and no sentence with a number reaches
+    # ask_abstain_figure_below (calibrated with `wsis eval answers` on the dev questions).
+    ask_abstain_below: float = 0.40
+    ask_abstain_sentence_below: float = 0.45
+    ask_abstain_unknown_name_below: float = 0.75
+    ask_abstain_figure_below: float = 0.55
     ask_max_conversations: int = 1000
     ask_conversation_ttl_s: float = 3600.0
     # Optional generative answerer: "extractive" (default, offline) or "generative" with an

@@ -19,7 +19,8 @@ CREATE TABLE passages (
     vid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, doc_id TEXT NOT NULL REFERENCES documents(id),
     ordinal INTEGER NOT NULL, text TEXT NOT NULL, heading TEXT, page INTEGER, speaker TEXT,
     start INTEGER, "end" INTEGER, words INTEGER, action_lines TEXT NOT NULL DEFAULT '[]',
-    role TEXT NOT NULL DEFAULT 'none', sdgs TEXT NOT NULL DEFAULT '[]', content_hash TEXT
+    role TEXT NOT NULL DEFAULT 'none', sdgs TEXT NOT NULL DEFAULT '[]', content_hash TEXT,
+    substance REAL NOT NULL DEFAULT 1.0, speakers TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX passages_doc ON passages(doc_id, ordinal);
 """
@@ -41,6 +42,7 @@ class PassageRow:
     action_lines: list[dict]
     role: str
     sdgs: list[dict]
+    substance: float = 1.0  # share of the passage that is content, not procedure (indexer.substance)
 
 
 def create(path: Path) -> sqlite3.Connection:
@@ -58,12 +60,14 @@ def insert_document(con: sqlite3.Connection, doc) -> None:
     )
 
 
-def insert_passage(con: sqlite3.Connection, vid: int, p, tags: dict, content_hash: str = "") -> None:
+def insert_passage(con: sqlite3.Connection, vid: int, p, tags: dict, content_hash: str = "",
+                   substance: float = 1.0, speakers: list[str] | None = None) -> None:
+    """`speakers`: everyone who speaks in the passage (a passage may absorb short turns of others)."""
     con.execute(
-        "INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (vid, p.id, p.doc_id, p.ordinal, p.text, p.heading, p.page, p.speaker, p.start, p.end, p.words,
          json.dumps(tags.get("action_lines", [])), tags.get("role", "none"), json.dumps(tags.get("sdgs", [])),
-         content_hash),
+         content_hash, substance, json.dumps(speakers if speakers is not None else ([p.speaker] if p.speaker else []))),
     )
 
 
@@ -125,11 +129,11 @@ class Store:
     def columns(self) -> dict[str, list]:
         """Per-passage filter columns, in vid order, loaded once at start-up."""
         rows = self.con.execute(
-            "SELECT p.vid, p.doc_id, p.role, p.action_lines, d.kind, d.year, d.metadata "
+            "SELECT p.vid, p.doc_id, p.role, p.action_lines, p.speakers, p.substance, d.kind, d.year, d.metadata "
             "FROM passages p JOIN documents d ON d.id = p.doc_id ORDER BY p.vid"
         ).fetchall()
         cols: dict[str, list] = {k: [] for k in ("doc_id", "role", "action_lines", "kind", "year", "country",
-                                                  "stakeholder")}
+                                                  "stakeholder", "speaker", "substance", "organisation")}
         for r in rows:
             meta = json.loads(r["metadata"])
             cols["doc_id"].append(r["doc_id"])
@@ -139,6 +143,9 @@ class Store:
             cols["year"].append(r["year"])
             cols["country"].append(meta.get("country", ""))
             cols["stakeholder"].append(meta.get("stakeholder_type", ""))
+            cols["speaker"].append(json.loads(r["speakers"]))
+            cols["substance"].append(r["substance"])
+            cols["organisation"].append(meta.get("organisation", ""))
         return cols
 
     def close(self) -> None:
@@ -150,4 +157,5 @@ def _row(r) -> PassageRow:
         vid=r["vid"], id=r["id"], doc_id=r["doc_id"], ordinal=r["ordinal"], text=r["text"], heading=r["heading"] or "",
         page=r["page"], speaker=r["speaker"] or "", start=r["start"], end=r["end"], words=r["words"],
         action_lines=json.loads(r["action_lines"]), role=r["role"], sdgs=json.loads(r["sdgs"]),
+        substance=r["substance"],
     )

@@ -59,6 +59,18 @@ class Columns:
         self.years = np.array([y if y is not None else -1 for y in cols["year"]], dtype=np.int32)
         self.countries = np.array([(c or "").lower() for c in cols["country"]], dtype=object)
         self.stakeholders = np.array([(s or "").lower() for s in cols["stakeholder"]], dtype=object)
+        # who speaks in each passage, and the passages of each speaker
+        self.speaker_vids: dict[str, np.ndarray] = {}
+        for vid, names in enumerate(cols["speaker"]):
+            for name in names:
+                self.speaker_vids.setdefault(name, []).append(vid)
+        self.speaker_vids = {k: np.array(v, dtype=np.int64) for k, v in self.speaker_vids.items()}
+        self.organisations = np.array(cols["organisation"], dtype=object)
+        self.substance = np.array(cols["substance"], dtype=np.float32)
+        # primary sources: reports, transcripts, entries and the action-line records; secondary: other
+        # reference pages (wiki-style summaries of documents)
+        self.primary = np.array([k != "reference" or "#" in d for k, d in zip(cols["kind"], cols["doc_id"])],
+                                dtype=bool)
         self.line_masks = np.array([line_mask(lines) for lines in cols["action_lines"]], dtype=np.int64)
         names, codes = np.unique(self.kinds.astype(str), return_inverse=True)
         self.kind_names, self.kind_codes = [str(x) for x in names], codes.astype(np.int64)

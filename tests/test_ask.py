@@ -65,7 +65,8 @@ def test_follow_up_inherits_topic_and_filters(client):
     assert all(p["kind"] == "stocktaking_entry" for p in follow["passages"])
     assert_verbatim(follow)
     roles = client.post("/ask", json={"question": "what about the challenges?", "conversation_id": cid}).json()
-    assert roles["query_run"]["filters"]["roles"] == ["challenge"]
+    assert roles["query_run"]["follow_up"] is True and roles["query_run"]["role"] == "challenge"
+    assert "farmers" in roles["query_run"]["text"]
 
 
 def test_stream_parses_and_ends(client):
@@ -95,7 +96,7 @@ def test_ask_bad_input(client, body, status):
 
 
 def test_conversations_are_bounded():
-    from search_api.answer import Conversations
+    from search_api.conversation import Conversations
 
     c = Conversations(max_count=3, max_age_s=3600)
     ids = [c.get_or_create(None).id for _ in range(10)]
@@ -160,3 +161,101 @@ def test_generative_answerer_keeps_only_cited_sentences(engine):
     out = answer_json(engine, "How do CERTs cooperate against ransomware?", Filters(), convs.get_or_create(None),
                       convs, generator=dead)
     assert out["answerer"] == "extractive" and "failed" in out["notice"] and out["answer"]
+
+
+# ---------------------------------------------------------------- answers users can trust (issue 18)
+
+def test_speaker_named_in_the_question_answers_from_their_turns(client):
+    """The name is a filter, not words to match: every sentence is Fatima Diallo's, none an introduction."""
+    r = client.post("/ask", json={"question": "What did Fatima Diallo say about funding community networks?"}).json()
+    assert r["abstained"] is False and r["query_run"]["speakers"] == ["FATIMA DIALLO"]
+    assert "fatima" not in r["query_run"]["text"].lower()
+    assert_verbatim(r)
+    assert {s["source"]["speaker"] for s in r["answer"]} == {"Fatima Diallo"}
+    assert any("universal service fund" in s["text"].lower() for s in r["answer"])
+
+
+def test_follow_up_with_a_pronoun_keeps_the_speaker(client):
+    first = client.post("/ask", json={"question": "What did Grace Wanjiku say about advisory services for farmers?"})
+    cid = first.json()["conversation_id"]
+    r = client.post("/ask", json={"question": "What did she recommend to governments?", "conversation_id": cid}).json()
+    assert r["query_run"]["follow_up"] is True and r["query_run"]["speakers"] == ["GRACE WANJIKU"]
+    assert r["query_run"]["intent"] == "recommendation"
+    assert any("extension budgets" in s["text"] for s in r["answer"])
+
+
+def test_follow_up_replaces_the_place_and_keeps_the_topic(client):
+    first = client.post("/ask", json={"question": "Which initiatives help farmers in Africa?"}).json()
+    assert first["query_run"]["places"] == ["Africa"]
+    r = client.post("/ask", json={"question": "What about in Asia?", "conversation_id": first["conversation_id"]}).json()
+    run = r["query_run"]
+    assert run["follow_up"] is True and run["places"] == ["Asia"]
+    assert "farmers" in run["text"] and "africa" not in run["text"].lower() and "asia" in run["text"].lower()
+    assert run["intent"] == "initiatives"
+
+
+def test_which_initiatives_question_lists_initiatives(client):
+    r = client.post("/ask", json={"question": "Which initiatives give farmers market prices or weather advice?"}).json()
+    assert r["abstained"] is False and r["answer_kind"] == "initiatives"
+    assert len(r["answer"]) >= 2
+    docs = set()
+    for item in r["answer"]:
+        init = item["initiative"]
+        assert init["title"] and init["document_id"].startswith("stocktaking/") and item["citations"]
+        docs.add(init["document_id"])
+    assert len(docs) == len(r["answer"])  # one item per initiative
+    assert_verbatim(r)
+
+
+def test_question_naming_something_absent_abstains(client):
+    r = client.post("/ask", json={"question": "How has M-Pesa changed mobile payments for farmers in Kenya?"}).json()
+    assert r["abstained"] is True and "M-Pesa" in r["signals"]["missing_names"]
+    assert r["answer"][0]["citations"] == [] and "M-Pesa" in r["answer"][0]["reason"]
+
+
+def test_answers_never_quote_questions_or_procedure(client):
+    for q in ["How do community networks get connected to the fibre backbone?",
+              "What did the moderator ask about disinformation during elections?"]:
+        r = client.post("/ask", json={"question": q}).json()
+        for s in r["answer"]:
+            assert not s["text"].rstrip().endswith("?"), s["text"]
+            assert not s["text"].lower().startswith(("thank you", "good afternoon", "welcome")), s["text"]
+
+
+def test_abstained_is_one_value_in_json_and_stream(client):
+    for q in ["What is the best recipe for a chocolate cake?", "How are national CERTs fighting ransomware?"]:
+        j = client.post("/ask", json={"question": q}).json()
+        with client.stream("POST", "/ask/stream", json={"question": q}) as r:
+            body = "".join(r.iter_text())
+        events = {}
+        for block in body.strip().split("\n\n"):
+            lines = dict(line.split(": ", 1) for line in block.splitlines())
+            events.setdefault(lines["event"], json.loads(lines["data"]))
+        assert events["meta"]["abstained"] == events["done"]["abstained"] == j["abstained"]
+        assert ("do not cover" in events["sentence"]["text"]) == j["abstained"]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("The target is SDG 12.3 by 2030. It was set in 2015.", ["The target is SDG 12.3 by 2030.", "It was set in 2015."]),
+    ("See para. 124) of the outcome document. Then act.", ["See para. 124) of the outcome document.", "Then act."]),
+    ("Reports go to esafety.gov.au within a day. Nothing else.",
+     ["Reports go to esafety.gov.au within a day.", "Nothing else."]),
+])
+def test_segmenter_edge_cases(text, expected):
+    from search_api.sentences import segment
+
+    assert [text[s:e] for s, e in segment(text)] == expected
+
+
+def test_units_keep_a_list_with_its_lead_in_and_drop_questions_and_procedure():
+    from search_api.sentences import units
+
+    text = ("Thank you very much for having me today. What should governments do?\n"
+            "The three principles are:\n- service provider responsibility\n- user empowerment\n"
+            "- transparency and accountability\nRegulators published the first assessment tools in 2021.")
+    got = [u.text for u in units(text)]
+    assert got[0].startswith("The three principles are:") and got[0].endswith("transparency and accountability")
+    assert "Regulators published the first assessment tools in 2021." in got
+    assert not any(g.endswith("?") or g.startswith("Thank you") for g in got)
+    for u in units(text):
+        assert text[u.start:u.end] == u.text

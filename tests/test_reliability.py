@@ -180,13 +180,14 @@ def test_request_size_and_rate_limits(hostile_client):
 
 
 def test_long_and_many_conversations_stay_bounded():
-    from search_api.answer import Conversations, Turn
+    from search_api.conversation import Conversations, Turn
     from search_api.filters import Filters
+    from search_api.question import Question
 
     convs = Conversations(max_count=50, max_age_s=3600, max_turns=20)
     conv = convs.get_or_create(None)
     for i in range(500):
-        convs.add(conv, Turn(question=f"q{i}", query=f"q{i}", filters=Filters(), topic="t"))
+        convs.add(conv, Turn(question=f"q{i}", understood=Question(text=f"q{i}"), filters=Filters()))
     assert len(conv.turns) == 20
     for _ in range(5000):
         convs.get_or_create(None)

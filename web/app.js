@@ -143,7 +143,8 @@ function where(c) {
 }
 
 function docLink(c) {
-  const p = new URLSearchParams({view: "doc", doc: c.document_id, p: c.passage_id});
+  const p = new URLSearchParams({view: "doc", doc: c.document_id});
+  if (c.passage_id) p.set("p", c.passage_id);
   return `/?${p}`;
 }
 
@@ -385,7 +386,7 @@ async function ask(question) {
   const reader = resp.body.getReader();
   const decoder = new TextDecoder();
   let buf = "";
-  const answer = el("p", {class: "answer"});
+  const answer = el("div", {class: "answer"});
   const handle = (event, data) => {
     if (event === "meta") {
       conversationId = data.conversation_id;
@@ -395,12 +396,24 @@ async function ask(question) {
     } else if (event === "passages") {
       for (const c of data) cards[c.passage_id] = c;
     } else if (event === "sentence") {
-      const span = el("span", {class: "sentence"}, data.text + " ");
+      const span = el("span", {class: "sentence"});
+      if (data.source && data.source.speaker) span.append(el("span", {class: "attribution"}, `${data.source.speaker}: `));
+      span.append(data.text + " ");
       for (const pid of data.citations) {
         if (!numbers.has(pid)) numbers.set(pid, numbers.size + 1);
         span.append(citeButton(numbers.get(pid), pid));
       }
-      answer.append(span, " ");
+      if (data.initiative) {  // "which initiatives ..." answers: one item per initiative
+        const i = data.initiative;
+        const bits = [i.organisation, i.country, i.year].filter(Boolean).join(", ");
+        let list = answer.querySelector("ul.initiatives");
+        if (!list) { list = el("ul", {class: "initiatives"}); answer.append(list); }
+        list.append(el("li", {}, el("a", {href: docLink({document_id: i.document_id}), onclick: navLink,
+          class: "initiative-title"}, i.title), bits ? ` (${bits}): ` : ": ", span));
+      } else {
+        answer.append(span, " ");
+      }
+      if (data.reason) answer.append(el("span", {class: "reason"}, ` (${data.reason})`));
       if (data.nearest_action_lines && data.nearest_action_lines.length) {
         bot.append(el("p", {}, "Nearest action lines: ", ...data.nearest_action_lines.map((c) =>
           el("a", {href: `/?${new URLSearchParams({q: question, action_line: c})}`, class: "chip", onclick: navLink}, c))));

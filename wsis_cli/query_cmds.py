@@ -63,19 +63,32 @@ def cmd_ask(args) -> int:
         return 2
     engine = open_engine(args.index)
     convs = Conversations()
-    out = answer_json(engine, q, f, convs.get_or_create(None), convs, AnswerSettings(abstain_below=s.ask_abstain_below))
+    out = answer_json(engine, q, f, convs.get_or_create(None), convs, AnswerSettings.from_settings(s))
     if args.json:
         print(json.dumps(out, indent=2, ensure_ascii=False))
         return 0
+    run = out["query_run"]
+    if run.get("follow_up") or run["text"] != args.question:
+        print(f"(searched: {run['text']}" + (f"; filters {run['filters']}" if run["filters"] else "") + ")")
     numbers: dict[str, int] = {}
     for sent in out["answer"]:
         refs = []
         for pid in sent["citations"]:
             numbers.setdefault(pid, len(numbers) + 1)
             refs.append(f"[{numbers[pid]}]")
-        print(sent["text"] + (" " + "".join(refs) if refs else ""))
-    if out["abstained"] and out["answer"] and out["answer"][0].get("nearest_action_lines"):
-        print("Nearest action lines: " + ", ".join(out["answer"][0]["nearest_action_lines"]))
+        init = sent.get("initiative")
+        lead = ""
+        if init:
+            bits = ", ".join(str(x) for x in (init["organisation"], init["country"], init["year"]) if x)
+            lead = f"- {init['title']}" + (f" ({bits})" if bits else "") + ": "
+        elif sent.get("source", {}).get("speaker"):
+            lead = f"{sent['source']['speaker']}: "
+        print(lead + sent["text"] + (" " + "".join(refs) if refs else ""))
+    if out["abstained"] and out["answer"]:
+        if out["answer"][0].get("reason"):
+            print(f"({out['answer'][0]['reason']})")
+        if out["answer"][0].get("nearest_action_lines"):
+            print("Nearest action lines: " + ", ".join(out["answer"][0]["nearest_action_lines"]))
     if numbers:
         print()
         cards = {c["passage_id"]: c for c in out["passages"]}
