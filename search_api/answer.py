@@ -64,22 +64,22 @@ def mmr(scores: np.ndarray, vecs: np.ndarray, k: int, lam: float = 0.7, floor: f
 
 
 def _candidates(engine: Engine, ev: list[Evidence], cards: dict[int, dict], q) -> list[dict]:
-    """Answer units of the evidence passages with their position, passage rank and speaker."""
+    """Answer units of the evidence passages with their position, passage rank, speaker and affiliation."""
     out = []
-    docs: dict[str, list] = {}
+    docs: dict[str, dict] = {}
     for rank, e in enumerate(ev):
         c = cards[e.vid]
-        sections = None
+        doc = None
         if c["kind"] == "igf_transcript":
             if c["document_id"] not in docs:
-                d = engine.index.store.document(c["document_id"], with_text=True)
-                docs[c["document_id"]] = d["sections"] if d else []
-            sections = docs[c["document_id"]]
+                docs[c["document_id"]] = engine.index.store.document(c["document_id"], with_text=True) or {}
+            doc = docs[c["document_id"]]
         p = engine.index.store.passage_by_id(c["passage_id"])
         for u in units(c["text"]):
-            speaker = speaker_at(sections, p.start + u.start) if sections and p else ""
+            speaker = speaker_at(doc.get("sections", []), p.start + u.start) if doc and p else ""
+            org = (doc or {}).get("metadata", {}).get("speaker_affiliations", {}).get(speaker, "")
             out.append({"rank": rank, "vid": e.vid, "start": u.start, "text": u.text, "is_list": u.is_list,
-                        "passage_id": c["passage_id"], "speaker": speaker, "card": c})
+                        "passage_id": c["passage_id"], "speaker": speaker, "affiliation": org, "card": c})
     return out
 
 
@@ -156,7 +156,7 @@ def _sentence_answer(engine, q, qvec, ev, cards, cfg) -> tuple[list[dict], dict]
     out = []
     for i in picked:
         x = cands[i]
-        src = attribution(x["card"], x["speaker"])
+        src = attribution(x["card"], x["speaker"], x["affiliation"])
         out.append({"text": x["text"], "citations": [x["passage_id"]], "score": round(float(score[i]), 4),
                     "source": src, "attribution": label(src)})
     with_number = [float(dense[i]) for i in range(len(cands)) if _NUMBER.search(cands[i]["text"])]

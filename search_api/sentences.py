@@ -87,14 +87,16 @@ def speaker_at(sections: list[dict], pos: int) -> str:
     return ""
 
 
-def attribution(card: dict, speaker: str = "") -> dict:
-    """Who said or wrote a sentence, and where: speaker (transcripts), organisation and country (entries),
-    document title, kind, section, page and year."""
+def attribution(card: dict, speaker: str = "", affiliation: str = "") -> dict:
+    """Who said or wrote a sentence, and where: speaker and the organisation they introduced themselves with
+    (transcripts), organisation and country (entries), document title, kind, section, page and year."""
     out = {"title": card.get("title", ""), "kind": card.get("kind", ""), "year": card.get("year"),
            "document_id": card.get("document_id", "")}
-    if speaker or card.get("speaker"):
-        out["speaker"] = (speaker or card["speaker"]).title() if (speaker or card["speaker"]).isupper() \
-            else (speaker or card["speaker"])
+    who = speaker or card.get("speaker") or ""
+    if who:
+        out["speaker"] = who.title() if who.isupper() else who
+        if affiliation:
+            out["organisation"] = affiliation
     for key in ("organisation", "country", "heading", "page", "url"):
         if card.get(key):
             out["section" if key == "heading" else key] = card[key]
@@ -104,6 +106,6 @@ def attribution(card: dict, speaker: str = "") -> dict:
 def label(a: dict) -> str:
     """A short human attribution: "Michuki Mwangi, IGF 2020 WS37 ..." / "Title (Organisation, Country, 2021)"."""
     if a.get("speaker"):
-        return f"{a['speaker']}, {a['title']}"
+        return f"{a['speaker']}" + (f" ({a['organisation']})" if a.get("organisation") else "") + f", {a['title']}"
     bits = [x for x in (a.get("organisation"), a.get("country"), str(a["year"]) if a.get("year") else "") if x]
     return a["title"] + (f" ({', '.join(bits)})" if bits else "") + (f", {a['section']}" if a.get("section") else "")

@@ -183,3 +183,14 @@ def test_broken_files_are_reported_not_fatal(tmp_path):
     assert set(reasons) == {"corrupt.pdf", "not-a-pdf.pdf", "empty.txt", "binary.html", "wrong.json"}
     assert "PDF" in reasons["corrupt.pdf"] and "0 bytes" in reasons["empty.txt"]
     assert [f.source for f in res.skipped] == ["data.xyz"]
+
+
+def test_speaker_affiliations_from_self_introductions():
+    from indexer.models import Section
+    from indexer.parsers.affiliation import affiliations
+
+    secs = [Section("Thank you. I work for the Internet Society as a senior director for Africa.", speaker="ANA B"),
+            Section("Good morning, I'm Tom Reed from the Rural Broadband Alliance. We connect villages.", speaker="TOM REED"),
+            Section("Welcome everyone, I work for the Secretariat.", speaker="MODERATOR"),
+            Section("We started in 2019 with solar hotspots.", speaker="LI WEI")]
+    assert affiliations(secs) == {"ANA B": "Internet Society", "TOM REED": "Rural Broadband Alliance"}

@@ -283,19 +283,65 @@ async function openPassage(pid) {
   }
 }
 
+// One related item: its title, where it comes from, why it is related, its snippet with the shared
+// key phrases marked.
+function relatedItem(x) {
+  return el("li", {class: "related-item"},
+    el("a", {href: docLink(x), onclick: (ev) => { closePanel(); navLink(ev); }}, x.title),
+    el("div", {class: "ctx"}, `${KIND_NAMES[x.kind] || x.kind}${x.year ? ", " + x.year : ""}` +
+      `${x.organisation ? ", " + x.organisation : ""}${x.country ? ", " + x.country : ""}`),
+    el("div", {class: "why"}, x.why.text),
+    x.snippet ? el("div", {class: "ctx"}, ...snippetNodes(x.snippet)) : null);
+}
+function relatedGroups(r) {
+  const group = (name, items, none) => items && items.length ? [el("h3", {}, name), el("ul", {}, ...items.map(relatedItem))]
+    : none ? [el("h3", {}, name), el("p", {class: "ctx"}, "None found.")] : [];
+  return [...group("Stocktaking initiatives", r.initiatives, true),
+    ...group("More from this organisation", r.more_from_organisation),
+    ...group("Elsewhere in this country", r.elsewhere_in_country),
+    ...group("IGF discussions", r.discussions, true), ...group("Report recommendations", r.recommendations, true)];
+}
+function relatedQuery(c) {
+  // an initiative is related as a whole; a passage of a session or a report as itself
+  return c.kind === "stocktaking_entry" || !c.passage_id ? `document_id=${encodeURIComponent(c.document_id)}`
+    : `passage_id=${encodeURIComponent(c.passage_id)}`;
+}
+
 async function openRelated(c) {
   openPanel("Loading related initiatives…");
   try {
-    const r = await api(`/related?document_id=${encodeURIComponent(c.document_id)}`);
-    const group = (name, items) => [el("h3", {}, name),
-      items.length ? el("ul", {}, ...items.map((x) => el("li", {},
-        el("a", {href: docLink(x), onclick: (ev) => { closePanel(); navLink(ev); }}, x.title),
-        el("div", {class: "ctx"}, `${KIND_NAMES[x.kind] || x.kind}${x.year ? ", " + x.year : ""}${x.country ? ", " + x.country : ""} - ${x.why.text}`))))
-        : el("p", {class: "ctx"}, "None found.")];
-    openPanel(`Related to: ${c.title}`, ...group("Stocktaking initiatives", r.initiatives),
-      ...group("IGF discussions", r.discussions), ...group("Report recommendations", r.recommendations));
+    const r = await api(`/related?${relatedQuery(c)}`);
+    openPanel(`Related to: ${c.title}`, ...relatedGroups(r));
   } catch (e) {
     openPanel("Related initiatives not available", el("p", {}, e.message));
+  }
+}
+
+async function renderRelatedInDocument(box, d) {
+  const sec = el("section", {class: "doc-related", "aria-label": "Related initiatives"}, el("h2", {}, "Related initiatives"),
+    el("p", {class: "ctx"}, "Loading…"));
+  box.append(sec);
+  try {
+    const r = await api(`/related?document_id=${encodeURIComponent(d.id)}`);
+    sec.replaceChildren(el("h2", {}, "Related initiatives"), ...relatedGroups(r));
+  } catch (e) {
+    sec.replaceChildren(el("h2", {}, "Related initiatives"), el("p", {class: "ctx"}, e.message));
+  }
+}
+
+async function loadProblemGroups(details, code) {
+  if (details.dataset.loaded) return;
+  details.dataset.loaded = "1";
+  const body = details.querySelector(".groups");
+  try {
+    const g = await api(`/related/groups?action_line=${encodeURIComponent(code)}`);
+    body.replaceChildren(...(g.groups.length ? g.groups.map((x) => el("div", {class: "problem-group"},
+      el("h3", {}, `${x.label} (${x.size})`),
+      el("ul", {}, ...x.initiatives.map((m) => el("li", {},
+        el("a", {href: docLink(m), onclick: navLink}, m.title), m.country ? ` (${m.country})` : "")))))
+      : [el("p", {class: "ctx"}, "No groups of two or more initiatives.")]));
+  } catch (e) {
+    body.replaceChildren(el("p", {class: "ctx"}, e.message));
   }
 }
 
@@ -335,6 +381,7 @@ async function renderDocument(docId, pid) {
     ...body);
   const f = $("focus");
   if (f) f.scrollIntoView({block: "center"});
+  renderRelatedInDocument(box, d);
 }
 
 // ------------------------------------------------------------------ action lines
@@ -352,7 +399,9 @@ async function renderLines() {
         `${a.documents} documents, ${a.passages} passages`,
         el("span", {class: "bar", style: `width:${Math.round(120 * a.passages / max)}px`, "aria-hidden": "true"})),
       el("div", {class: "meta"}, ...Object.entries(a.by_role).filter(([r]) => r !== "none")
-        .map(([r, n]) => el("span", {class: `badge role-${r}`}, `${r}: ${n}`))));
+        .map(([r, n]) => el("span", {class: `badge role-${r}`}, `${r}: ${n}`))),
+      el("details", {class: "problems", ontoggle: (ev) => loadProblemGroups(ev.currentTarget, a.code)},
+        el("summary", {}, "Initiatives by problem"), el("div", {class: "groups"}, el("p", {class: "ctx"}, "Loading…"))));
   }));
 }
 

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from ..models import Document, assemble
+from .affiliation import affiliations
 from .common import ParseError, clean_inline, decode_bytes, sha256
 
 MARKER = re.compile(r"^\^\^new transcript\^\^(?P<path>[^^]*)\^\^", re.M)
@@ -82,6 +83,7 @@ def _document(doc_id: str, source: str, url: str, meta: dict, blocks: list[dict]
     speakers = sorted({s.speaker for s in sections if s.speaker})
     meta = dict(meta)
     meta["speakers"] = speakers
+    meta["speaker_affiliations"] = affiliations(sections)
     meta["url"] = url
     meta["turns"] = sum(1 for i, s in enumerate(sections) if i == 0 or s.speaker != sections[i - 1].speaker)
     return Document(id=doc_id, kind="igf_transcript", title=title or meta.get("title", doc_id), source=source,
