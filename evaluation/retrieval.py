@@ -188,7 +188,7 @@ def wsis_dataset(eval_dir: Path) -> Dataset:
 def run_wsis(ds: Dataset, engine, depth: int = 100, passage_depth: int = 1000,
              fusion: Fusion = Fusion()) -> dict[str, dict[str, list[str]]]:
     """Passages -> documents by each document's best passage; hybrid fuses the two document lists."""
-    runs: dict[str, dict[str, list[str]]] = {s: {} for s in SYSTEMS}
+    runs: dict[str, dict[str, list[str]]] = {s: {} for s in SYSTEMS + ("served",)}
     for qid, q in ds.queries.items():
         qvec = engine.embedder.encode_query(q)
         d_ids, d_scores = engine.dense(qvec, passage_depth, None)
@@ -203,6 +203,8 @@ def run_wsis(ds: Dataset, engine, depth: int = 100, passage_depth: int = 1000,
                            np.array([doc_index[d] for d, _ in bm_docs]), np.array([s for _, s in bm_docs]),
                            fusion)
         runs["hybrid"][qid] = [names[i] for i, _ in fused[:depth]]
+        res = engine.search(q, k=depth * 3, qvec=qvec, depth=passage_depth)
+        runs["served"][qid] = list(dict.fromkeys(engine.doc_ids[h.vid] for h in res.hits))[:depth]
     return runs
 
 

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # each list; 0.5 chosen on SciFact's train queries) or "rrf" (k = 60).
     fusion: str = "convex"
     fusion_weight: float = 0.5
+    # Hybrid search scores are multiplied by (1 - w) + w * substance (the build-time share of a passage that
+    # is content rather than procedure); 0 = off. Chosen with `wsis eval retrieval` (system "served").
+    search_substance_weight: float = 0.3
     # Public-endpoint protections: request body limit, /ask rate limit per client (0 = off), CORS
     # origins (empty = CORS off), and the token that allows POST /admin/reload (empty = endpoint off).
     max_body_bytes: int = 65_536

@@ -35,7 +35,8 @@ class Engine:
     arrive later: until then searches run keyword-only)."""
 
     def __init__(self, index, embedder, passages: PassageIndex | None = None, fusion: Fusion = Fusion(),
-                 candidates: int = 200, dense_floor: float = 0.30, query_cache_size: int = 2048):
+                 candidates: int = 200, dense_floor: float = 0.30, query_cache_size: int = 2048,
+                 substance_weight: float = 0.0):
         self.index = index
         self.passages = passages if passages is not None else open_passage_index(index)
         self.embedder = embedder
@@ -46,6 +47,9 @@ class Engine:
         self.fusion = fusion
         self.candidates = candidates
         self.dense_floor = dense_floor
+        # hybrid scores are multiplied by (1 - w) + w * substance: procedural passages (introductions,
+        # thanks, hand-overs) sink below passages with content
+        self.substance_weight = substance_weight
         self.query_cache_size = query_cache_size
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._qlock = threading.Lock()
@@ -129,6 +133,11 @@ class Engine:
         in_set = np.zeros(self.n, dtype=bool)
         in_set[match_set] = True
         hits = [h for h in fuse(dense_ids, dense_scores, bm_ids, bm_scores, self.fusion, mode) if in_set[h.vid]]
+        if self.substance_weight > 0 and mode == "hybrid" and hits:
+            w = self.substance_weight
+            for h in hits:
+                h.score *= (1 - w) + w * float(self.cols.substance[h.vid])
+            hits.sort(key=lambda h: (-h.score, h.vid))
         hits = self.collapse(hits, group_by)
         result_facets = facets(self.cols, match_set)
         timings["fuse"] = time.perf_counter() - t

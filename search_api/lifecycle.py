@@ -23,7 +23,7 @@ def engine_for(loaded, embedder, settings: Settings) -> Engine:
     uri = settings.milvus_uri if settings.backend == "milvus" else None
     passages = open_passage_index(loaded, milvus_uri=uri, milvus_token=settings.milvus_token)
     return Engine(loaded, embedder, passages=passages, fusion=Fusion.from_settings(settings),
-                  query_cache_size=settings.query_cache_size)
+                  query_cache_size=settings.query_cache_size, substance_weight=settings.search_substance_weight)
 
 
 def open_engine(settings: Settings, index_dir=None, embedder=None) -> Engine:
