@@ -200,6 +200,9 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
             from .onnx_encoder import write_query_encoder
 
             manifest["query_encoder"] = write_query_encoder(writer.dir, embedder, cache.path.parent if cache else None)
+        from .initiatives import build_initiatives  # what each initiative does, names removed (related search)
+
+        manifest["initiatives"] = build_initiatives(writer.dir, docs, embedder, cache)
         manifest["backend"] = {"backend": "faiss"}
         if backend == "milvus":
             from .milvus import write_milvus

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .initiatives import load_initiatives
 from .keyword import KeywordIndex
 from .store import Store
 from .tag import Tagger
@@ -175,6 +176,7 @@ class LoadedIndex:
     keyword: KeywordIndex
     store: Store
     tagger: Any = None  # the Tagger fitted at build time (tagger.npz), None for an index without one
+    initiatives: Any = None  # indexer.initiatives.Initiatives (initiatives.npy), None for an index without it
 
     @property
     def size(self) -> int:
@@ -207,5 +209,5 @@ def load_index(index_path: Path, expected_model: str | None = None, expected_dim
         raise IndexError_(f"index parts disagree on the passage count (manifest {n}, faiss {vectors.ntotal}, "
                           f"bm25 {keyword.size}, store {store.count()})")
     tagger = Tagger.load(real / "tagger.npz") if (real / "tagger.npz").exists() else None
-    return LoadedIndex(real, manifest, vectors, embeddings, keyword, store, tagger)
+    return LoadedIndex(real, manifest, vectors, embeddings, keyword, store, tagger, load_initiatives(real))
 

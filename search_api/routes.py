@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import errors, related as related_, service
+from . import errors, related as related_, related_groups as related_groups_, service
 from .answer import AnswerSettings, answer, answer_json
 from .engine import Engine
 from .lifecycle import reload_engine
@@ -82,11 +82,22 @@ def passage(passage_id: str, engine: EngineDep, context: Annotated[int, Query(ge
 
 
 @router.get("/related", summary="Related initiatives, IGF discussions and report recommendations")
-def related(engine: EngineDep, document_id: str | None = None,
+def related(engine: EngineDep, document_id: Annotated[str | None, Query(max_length=500)] = None,
+            passage_id: Annotated[str | None, Query(max_length=500)] = None,
             text: Annotated[str | None, Query(max_length=service.MAX_QUERY_CHARS)] = None,
             k: Annotated[int, Query(ge=1, le=20)] = 5):
-    """For a document or a text: who else works on this, with the reason (shared action lines, similarity)."""
-    return FastJSON(related_.related(engine, document_id=document_id, text=text, k=k))
+    """For exactly one of a document, a passage or a text: initiatives on the same problem (names of who and
+    where left out), the IGF discussions and report recommendations on it, the seed's organisation's and
+    country's other initiatives apart; each item with why (shared key phrases, similarity, shared lines)."""
+    return FastJSON(related_.related(engine, document_id=document_id, passage_id=passage_id, text=text, k=k))
+
+
+@router.get("/related/groups", summary="Initiatives of an action line or a query, grouped by problem")
+def related_groups(engine: EngineDep, action_line: Annotated[str | None, Query(max_length=40)] = None,
+                   q: Annotated[str | None, Query(max_length=service.MAX_QUERY_CHARS)] = None,
+                   limit: Annotated[int, Query(ge=2, le=400)] = 100):
+    """Groups of initiatives on the same problem, each labelled with its shared key phrases."""
+    return FastJSON(related_groups_.related_groups(engine, action_line=action_line, q=q, limit=limit))
 
 
 @router.get("/action-lines", summary="The WSIS action lines with passage counts per role")

@@ -53,8 +53,30 @@ def cmd_eval(args) -> int:
         if args.json:
             _write_json(args.json, r)
         return 0
+    if args.what == "related":
+        return eval_related(args, s)
     print(f"error: unknown evaluation {args.what!r}", file=sys.stderr)
     return 2
+
+
+def eval_related(args, s) -> int:
+    """Precision@5 of /related on the judged seeds, per split, now and with the first method."""
+    from evaluation import related as ev
+    from indexer.build import make_embedder
+
+    engine = _wsis_engine(args, s, make_embedder(s))
+    if engine is None:
+        return 2
+    rows = ev.load_set(Path(args.related_set) if args.related_set else ev.DEFAULT_SET)
+    results = [ev.run(engine, rows, "problem"), ev.run(engine, rows, "legacy")]
+    ev.print_report(results)
+    if args.unjudged:
+        lines = ev.unjudged_rows(results[0])
+        Path(args.unjudged).write_text("seed\tcandidate\n" + "".join(f"{a}\t{b}\n" for a, b in lines))
+        print(f"written {len(lines)} unjudged items to {args.unjudged}")
+    if args.json:
+        _write_json(args.json, results)
+    return 0
 
 
 def eval_retrieval(args, s) -> int:

@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="evaluations (tagging)", description="Run an evaluation and print its figures.")
     shared = SHARED
-    ev.add_argument("what", choices=("tagging", "retrieval", "answers"), help="what to evaluate")
+    ev.add_argument("what", choices=("tagging", "retrieval", "answers", "related"), help="what to evaluate")
     ev.add_argument("--corpus", default=str(shared / "corpus_sources"),
                     help="the real corpus folder (default: ../shared/corpus_sources)")
     ev.add_argument("--datasets", default="scifact,cisi,cranfield,wsis",
@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="tagging: print N misclassified entries (cross-validated) with their true and predicted lines")
     ev.add_argument("--learning-curve", action="store_true",
                     help="tagging: also score the fitted tagger with 0, 3, 6, 9, 12 labelled entries per line")
+    ev.add_argument("--related-set", metavar="FILE", help="related: judged seeds (default evaluation/data/related.jsonl)")
+    ev.add_argument("--unjudged", metavar="FILE", help="related: write the unjudged top-5 items (seed, doc id) as TSV")
     ev.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     ev.set_defaults(func=eval_cmds.cmd_eval)
 

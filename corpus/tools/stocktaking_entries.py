@@ -152,6 +152,16 @@ E = [
   "Training for national statistical offices on collecting the core ICT indicators through household surveys, and support in publishing the results."),
  ("C11", "African Union digital transformation coordination", "African Union Commission", "Ethiopia", "Intergovernmental organization", 2024, [9, 17],
   "Coordination of donors and member states behind the Digital Transformation Strategy for Africa, aligning projects and financing with national priorities."),
+ # Invented for the related-initiatives tests (tests/test_related.py): one organisation with three
+ # community-network entries, and a community network elsewhere by another organisation.
+ ("C2", "Village mesh Wi-Fi cooperatives", "Community Networks Alliance", "Kenya", "Civil society", 2022, [9, 10],
+  "Villagers build and own a mesh Wi-Fi network of rooftop nodes; a cooperative sets the monthly fee, and young people trained as technicians keep the community network running."),
+ ("C2", "Community network toolkit for local technicians", "Community Networks Alliance", "Kenya", "Civil society", 2023, [4, 9],
+  "Training and a toolkit for local technicians who install and repair community-owned networks in villages that commercial operators do not serve."),
+ ("C2", "Spectrum for community-owned networks", "Community Networks Alliance", "Kenya", "Civil society", 2024, [9, 10],
+  "Advocacy with the regulator for affordable spectrum licences so that villages can run their own community networks for the last mile."),
+ ("C2", "Solar-powered community network in mountain villages", "Highland Connectivity Trust", "Nepal", "Civil society", 2023, [7, 9],
+  "Mountain villages run their own community network of solar-powered Wi-Fi hotspots, with revenue kept locally to pay for maintenance and backhaul."),
 ]
 
 
