@@ -34,7 +34,7 @@ RECOMMENDATIONS = Filters(kinds=("action_line_report", "reference"), roles=("rec
 @dataclass(frozen=True)
 class RelatedSettings:
     lexical_weight: float = 0.4  # share of the BM25 (0..1) in the initiative score (tuned on dev)
-    passage_lexical_weight: float = 0.1  # the same for a passage or document seed (long, conversational)
+    passage_lexical_weight: float = 0.1  # the same for a passage, a document or a text (a question) seed
     mmr_lambda: float = 1.0  # relevance vs novelty (1: variants folded only; any novelty weight lost on dev)
     variant_cosine: float = 0.92  # at or above: a variant of an item already listed (another year's entry)
     line_bonus: float = 0.005  # per shared action line: a tie-breaker, not a signal
@@ -162,7 +162,7 @@ def initiative_scores(engine: Engine, seed: Seed, cfg: RelatedSettings = DEFAULT
     """(score, dense cosine) of every initiative for the seed."""
     ini = engine.index.initiatives
     dense = ini.vectors @ seed.vec
-    w = cfg.lexical_weight if seed.type in ("initiative", "text") else cfg.passage_lexical_weight
+    w = cfg.lexical_weight if seed.type == "initiative" else cfg.passage_lexical_weight
     score = (1 - w) * dense
     if w:
         score = score + w * ini.lexical(seed.text)
