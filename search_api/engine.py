@@ -15,7 +15,7 @@ from indexer.passage_index import PassageIndex, open_passage_index
 
 from .facets import facets
 from .filters import Columns, Filters
-from .fusion import Fusion, Hit, fuse
+from .fusion import Fusion, Hit, fuse_arrays
 
 
 @dataclass
@@ -50,6 +50,7 @@ class Engine:
         # hybrid scores are multiplied by (1 - w) + w * substance: procedural passages (introductions,
         # thanks, hand-overs) sink below passages with content
         self.substance_weight = substance_weight
+        self.facets_exact_below = 20_000  # larger match sets get facets estimated from a sample (marked)
         self.query_cache_size = query_cache_size
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._qlock = threading.Lock()
@@ -127,45 +128,56 @@ class Engine:
             timings["bm25"] = time.perf_counter() - t
         t = time.perf_counter()
         # The match set: passages holding a query term, plus dense candidates close enough to count as
-        # matches. Results, facets and totals are all over this one set.
+        # matches. Results, totals and facets are all over this one set; only the candidates are ranked.
         close = dense_ids[dense_scores >= self.dense_floor] if len(dense_ids) else dense_ids
-        match_set = np.union1d(matched, close) if mode != "dense" else np.sort(close)
-        in_set = np.zeros(self.n, dtype=bool)
-        in_set[match_set] = True
-        hits = [h for h in fuse(dense_ids, dense_scores, bm_ids, bm_scores, self.fusion, mode) if in_set[h.vid]]
-        if self.substance_weight > 0 and mode == "hybrid" and hits:
+        if mode == "dense":
+            extra, matched = close, np.zeros(0, dtype=np.int64)
+        else:
+            pos = np.searchsorted(matched, close)
+            found = (pos < len(matched)) & (matched[np.minimum(pos, max(len(matched) - 1, 0))] == close) \
+                if len(matched) else np.zeros(len(close), dtype=bool)
+            extra = close[~found]
+        total_matches = len(matched) + len(extra)
+        cands = fuse_arrays(dense_ids, dense_scores, bm_ids, bm_scores, self.fusion, mode)
+        if mode != "bm25":  # dense candidates below the floor that hold no query term are not matches
+            cands = cands.take((cands.bm25_rank > 0) | (cands.dense_score >= self.dense_floor))
+        if self.substance_weight > 0 and mode == "hybrid" and len(cands):
             w = self.substance_weight
-            for h in hits:
-                h.score *= (1 - w) + w * float(self.cols.substance[h.vid])
-            hits.sort(key=lambda h: (-h.score, h.vid))
-        hits = self.collapse(hits, group_by)
-        result_facets = facets(self.cols, match_set)
+            score = cands.score * ((1 - w) + w * self.cols.substance[cands.ids])
+            order = np.lexsort((cands.ids, -score))
+            cands = cands.take(order)
+            cands.score = score[order]
+        keep, available = self.collapse_arrays(cands.ids, group_by, need=offset + k)
+        page = cands.take(keep[offset:offset + k])
         timings["fuse"] = time.perf_counter() - t
-        total = len(hits) if group_by else max(len(match_set), len(hits))
-        return SearchResult(query=query, hits=hits[offset:offset + k], total=total, facets=result_facets,
-                            timings=timings, mode=mode, available=len(hits), notice=notice)
+        t = time.perf_counter()
+        result_facets = facets(self.cols, matched, extra, exact_below=self.facets_exact_below)
+        timings["facets"] = time.perf_counter() - t
+        total = available if group_by else max(total_matches, available)
+        return SearchResult(query=query, hits=page.hits(), total=total, facets=result_facets,
+                            timings=timings, mode=mode, available=available, notice=notice)
 
-    def collapse(self, hits: list[Hit], group_by: str | None, window: int = 300,
-                 threshold: float = 0.985) -> list[Hit]:
-        """Drop near-duplicate passages (cosine >= threshold to a better-ranked one: e.g. the edited and
-        raw captions of one session) among the first `window` hits and, with group_by='document', keep
-        each document's best passage only."""
+    def collapse_arrays(self, ids: np.ndarray, group_by: str | None, need: int,
+                        threshold: float = 0.985) -> tuple[np.ndarray, int]:
+        """(positions of `ids` to keep, how many rankable hits there are). Near-duplicate passages (cosine >=
+        threshold to a better-ranked kept one: e.g. the edited and raw captions of one session) are dropped
+        among the first positions, enough to fill `need` results; with group_by='document' each document's
+        best passage only. The count beyond that window is the candidates left, minus duplicates seen."""
+        pos = np.arange(len(ids))
         if group_by == "document":
-            seen_docs: set[str] = set()
-            kept = []
-            for h in hits:
-                d = self.doc_ids[h.vid]
-                if d not in seen_docs:
-                    seen_docs.add(d)
-                    kept.append(h)
-            hits = kept
-        head, tail = hits[:window], hits[window:]
+            _, first = np.unique(self.cols.doc_ids[ids].astype(str), return_index=True)
+            pos = np.sort(first)
+        window = min(len(pos), max(3 * need, 30))
+        head = pos[:window]
         if len(head) < 2:
-            return hits
-        vecs = self.embeddings[[h.vid for h in head]]
+            return pos, len(pos)
+        vecs = np.asarray(self.embeddings[ids[head]], dtype=np.float32)
         sims = vecs @ vecs.T
+        np.fill_diagonal(sims, 0.0)
         keep = np.ones(len(head), dtype=bool)
-        for i in range(1, len(head)):
+        dup_rows = np.flatnonzero((np.triu(sims, 1) >= threshold).any(axis=0))  # rows with a better twin
+        for i in dup_rows.tolist():
             if (sims[i, :i][keep[:i]] >= threshold).any():
                 keep[i] = False
-        return [h for h, k in zip(head, keep) if k] + tail
+        kept = np.concatenate([head[keep], pos[window:]])
+        return kept, len(kept)

@@ -35,27 +35,6 @@ class Hit:
     bm25_score: float | None = None
 
 
-def fuse(dense_ids, dense_scores, bm_ids, bm_scores, fusion: Fusion, mode: str = "hybrid") -> list[Hit]:
-    """Hits with both systems' ranks and scores; hybrid order from fuse_lists, single modes by their score."""
-    hits: dict[int, Hit] = {}
-    if mode in ("hybrid", "dense"):
-        for r, (i, s) in enumerate(zip(np.asarray(dense_ids).tolist(), np.asarray(dense_scores).tolist()), start=1):
-            h = hits.setdefault(i, Hit(vid=i, score=0.0))
-            h.dense_rank, h.dense_score = r, s
-            if mode == "dense":
-                h.score = s
-    if mode in ("hybrid", "bm25"):
-        for r, (i, s) in enumerate(zip(np.asarray(bm_ids).tolist(), np.asarray(bm_scores).tolist()), start=1):
-            h = hits.setdefault(i, Hit(vid=i, score=0.0))
-            h.bm25_rank, h.bm25_score = r, s
-            if mode == "bm25":
-                h.score = s
-    if mode == "hybrid":
-        for i, s in fuse_lists(dense_ids, dense_scores, bm_ids, bm_scores, fusion):
-            hits[i].score = s
-    return sorted(hits.values(), key=lambda h: (-h.score, h.vid))
-
-
 def fuse_lists(dense_ids, dense_scores, bm_ids, bm_scores, fusion: Fusion) -> list[tuple[int, float]]:
     """Fuse two ranked lists of ids (best first) into (id, score) pairs, best first."""
     scores: dict[int, float] = {}
@@ -73,3 +52,66 @@ def fuse_lists(dense_ids, dense_scores, bm_ids, bm_scores, fusion: Fusion) -> li
             for i, s in zip(np.asarray(ids).tolist(), norm.tolist()):
                 scores[i] = scores.get(i, 0.0) + w * s
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+@dataclass
+class Candidates:
+    """The fused candidate list as arrays (one row per candidate, best first): what the engine ranks with.
+    Ranks are 1-based, 0 where a system did not return the candidate; scores NaN there."""
+    ids: np.ndarray
+    score: np.ndarray
+    dense_rank: np.ndarray
+    bm25_rank: np.ndarray
+    dense_score: np.ndarray
+    bm25_score: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, idx) -> "Candidates":
+        return Candidates(*(a[idx] for a in (self.ids, self.score, self.dense_rank, self.bm25_rank,
+                                              self.dense_score, self.bm25_score)))
+
+    def hits(self) -> list[Hit]:
+        out = []
+        for i, s, dr, br, ds, bs in zip(self.ids.tolist(), self.score.tolist(), self.dense_rank.tolist(),
+                                        self.bm25_rank.tolist(), self.dense_score.tolist(),
+                                        self.bm25_score.tolist()):
+            out.append(Hit(vid=i, score=s, dense_rank=dr or None, bm25_rank=br or None,
+                           dense_score=None if ds != ds else ds, bm25_score=None if bs != bs else bs))
+        return out
+
+
+def fuse_arrays(dense_ids, dense_scores, bm_ids, bm_scores, fusion: Fusion, mode: str = "hybrid") -> Candidates:
+    """`fuse` with array operations only: cost grows with the two candidate lists, never with the corpus."""
+    dense_ids = np.asarray(dense_ids, dtype=np.int64) if mode != "bm25" else np.zeros(0, np.int64)
+    bm_ids = np.asarray(bm_ids, dtype=np.int64) if mode != "dense" else np.zeros(0, np.int64)
+    dense_scores = np.asarray(dense_scores, dtype=np.float64)[:len(dense_ids)]
+    bm_scores = np.asarray(bm_scores, dtype=np.float64)[:len(bm_ids)]
+    ids, inverse = np.unique(np.concatenate([dense_ids, bm_ids]), return_inverse=True)
+    nd = len(dense_ids)
+    m = len(ids)
+    dr = np.zeros(m, np.int64)
+    br = np.zeros(m, np.int64)
+    ds = np.full(m, np.nan)
+    bs = np.full(m, np.nan)
+    di, bi = inverse[:nd], inverse[nd:]
+    dr[di] = np.arange(1, nd + 1)
+    br[bi] = np.arange(1, len(bm_ids) + 1)
+    ds[di] = dense_scores
+    bs[bi] = bm_scores
+    if mode == "dense":
+        score = ds.copy()
+    elif mode == "bm25":
+        score = bs.copy()
+    elif fusion.method == "rrf":
+        score = np.where(dr > 0, 1.0 / (fusion.k + dr), 0.0) + np.where(br > 0, 1.0 / (fusion.k + br), 0.0)
+    else:
+        score = np.zeros(m)
+        for present, vals, w in ((dr > 0, ds, fusion.weight), (br > 0, bs, 1.0 - fusion.weight)):
+            if present.any():
+                v = vals[present]
+                lo, hi = float(v.min()), float(v.max())
+                score[present] += w * ((v - lo) / (hi - lo) if hi > lo else np.ones_like(v))
+    order = np.lexsort((ids, -score))  # best first, ties by id
+    return Candidates(ids[order], score[order], dr[order], br[order], ds[order], bs[order])

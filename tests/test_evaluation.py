@@ -77,3 +77,21 @@ def test_wsis_eval_retrieval_command(capsys, tmp_path):
     assert set(r["cisi"]) == {"bm25", "dense", "hybrid"}
     assert set(r["cisi"]["hybrid"]) >= {"ndcg@10", "recall@100", "mrr@10"}
     assert (tmp_path / "r.per_query.json").exists()
+
+
+@pytest.mark.parametrize("method", ["convex", "rrf"])
+def test_engine_fusion_arrays_equal_the_reference_lists(method):
+    """The engine's vectorised fusion ranks and scores exactly as fuse_lists (what evaluation uses)."""
+    from search_api.fusion import fuse_arrays
+
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        d = rng.choice(500, 120, replace=False)
+        ds = np.sort(rng.random(120))[::-1]
+        b = rng.choice(500, 90, replace=False)
+        bs = np.sort(rng.random(90) * 9)[::-1]
+        ref = fuse_lists(d, ds, b, bs, Fusion(method, 0.35))
+        got = fuse_arrays(d, ds, b, bs, Fusion(method, 0.35))
+        assert got.ids.tolist() == [i for i, _ in ref]
+        assert np.allclose(got.score, [s for _, s in ref])
+        assert set(got.ids[got.dense_rank > 0].tolist()) == set(d.tolist())
