@@ -19,6 +19,7 @@ from .models import Document, Passage
 from .parsers import read_source
 from .parsers.common import sha256
 from .store import create, insert_document, insert_passage
+from .substance import substance
 from .tag import TAGGER_VERSION, Tagger
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,12 @@ def embed_text(doc: Document, p: Passage) -> str:
         return p.text
     head = f"{doc.title}. {p.heading}." if p.heading and p.heading not in ("Title", "Description") else f"{doc.title}."
     return f"{head} {p.text}"
+
+
+def passage_speakers(doc: Document, p: Passage) -> list[str]:
+    """Everyone with a turn inside the passage's span, in order of first appearance."""
+    return list(dict.fromkeys(s.speaker for s in doc.sections
+                              if s.speaker and s.start < p.end and s.end > p.start))
 
 
 def training_labels(doc: Document) -> str | None:
@@ -173,7 +180,8 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
             for d in docs:
                 insert_document(con, d)
             for vid, ((d, p), t) in enumerate(zip(pairs, tags)):
-                insert_passage(con, vid, p, t, content_hash=hashes[vid])
+                insert_passage(con, vid, p, t, content_hash=hashes[vid], substance=substance(p.text),
+                               speakers=passage_speakers(d, p))
         con.execute("VACUUM")
         con.close()
         vector_info = writer.write_vectors(vectors, hnsw_threshold=hnsw_threshold)

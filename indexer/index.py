@@ -21,7 +21,7 @@ from .store import Store
 from .tag import Tagger
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: passages carry a substance score and their speakers
 MANIFEST = "manifest.json"
 
 

@@ -149,7 +149,7 @@ def _ask_args(request: Request, body: AskRequest):
     f = body.filters
     filters = service.make_filters(f.action_line, f.kind, f.role, f.year_from, f.year_to, f.country, f.stakeholder)
     conv = request.app.state.conversations.get_or_create(body.conversation_id)
-    cfg = AnswerSettings(abstain_below=request.app.state.settings.ask_abstain_below)
+    cfg = AnswerSettings.from_settings(request.app.state.settings)
     return engine, question, filters, conv, request.app.state.conversations, cfg, request.app.state.generator
 
 

@@ -48,8 +48,13 @@ def cmd_eval(args) -> int:
         engine = _wsis_engine(args, s, embedder)
         if engine is None:
             return 2
-        r = answers.run(engine, Path(args.wsis_eval), s.ask_abstain_below)
-        answers.print_report(r)
+        from search_api.answer import AnswerSettings
+
+        items = answers.load(Path(args.questions)) if args.questions else answers.load()
+        if args.split:
+            items = [q for q in items if q["split"] == args.split]
+        r = answers.run(engine, AnswerSettings.from_settings(s), items, wsis_eval=Path(args.wsis_eval))
+        answers.print_report(r, show=args.show_errors)
         if args.json:
             _write_json(args.json, r)
         return 0

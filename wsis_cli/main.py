@@ -86,9 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     ev.add_argument("--seed", type=int, default=0, help="fold shuffling seed (default 0)")
     ev.add_argument("--show-errors", type=int, default=0, metavar="N",
-                    help="tagging: print N misclassified entries (cross-validated) with their true and predicted lines")
+                    help="tagging: print N misclassified entries (cross-validated) with their true and predicted "
+                         "lines; answers: print the first N questions with their answers")
     ev.add_argument("--learning-curve", action="store_true",
                     help="tagging: also score the fitted tagger with 0, 3, 6, 9, 12 labelled entries per line")
+    ev.add_argument("--questions", metavar="FILE",
+                    help="answers: question set (default evaluation/data/answers.jsonl)")
+    ev.add_argument("--split", choices=("dev", "test"), help="answers: only this split (default both)")
     ev.add_argument("--related-set", metavar="FILE", help="related: judged seeds (default evaluation/data/related.jsonl)")
     ev.add_argument("--unjudged", metavar="FILE", help="related: write the unjudged top-5 items (seed, doc id) as TSV")
     ev.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
