@@ -61,7 +61,11 @@ GENERIC = {"project", "projects", "initiative", "initiatives", "programme", "pro
            "developed", "developing", "implemented", "implementation", "launched", "main", "president", "serve",
            "hour", "hours", "seven", "three", "four", "five", "proposed", "such", "line", "lines", "thus",
            "order", "towards", "toward", "across", "every", "most", "more", "other", "others", "like", "all",
-           "high", "large", "free", "open", "best", "key", "real", "allow", "allows", "enable", "enables"}
+           "high", "large", "free", "open", "best", "key", "real", "allow", "allows", "enable", "enables",
+           # spoken filler of session transcripts
+           "great", "call", "really", "lot", "lots", "think", "know", "going", "want", "say", "said", "thank",
+           "thanks", "yes", "okay", "actually", "basically", "kind", "sort", "thing", "things", "get", "got",
+           "let", "look", "see", "come", "well", "much", "many", "something", "everyone", "today", "now"}
 
 
 def norm_place(value: str) -> str:
