@@ -137,6 +137,8 @@ def _score_units(engine: Engine, q, qvec: np.ndarray, cands: list[dict], ev: lis
             bonus[i] *= 1.0 if x["speaker"] in q.speakers else 0.6
         if x["is_list"]:
             bonus[i] *= 1.1
+        if ev[x["rank"]].structured:
+            bonus[i] *= 1.3
     score = (0.5 * dense + 0.15 * context + 0.35 * lex) * prior * bonus
     return score, dense, svecs
 

@@ -110,5 +110,5 @@ def resolve(q: Question, filters: Filters, conv: Conversation) -> tuple[Question
         intent = "general"
     role = q.role or (prev.role if q.intent == "general" else "")
     resolved = replace(q, intent=intent, role=role, entities=tuple(entities), topic=tuple(dict.fromkeys(topic)),
-                       names=tuple(dict.fromkeys(q.names + prev.names)))
+                       names=tuple(dict.fromkeys(q.names + prev.names)), kinds=q.kinds or prev.kinds)
     return resolved, f, True

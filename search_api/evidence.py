@@ -22,6 +22,7 @@ class Evidence:
     dense: float  # cosine of the passage to the searched text
     fused: float  # the engine's fused retrieval score, normalised to [0, 1] within the pool
     hit: Hit
+    structured: bool = False  # the part of a named document the question points at
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class EvidenceSettings:
     secondary_factor: float = 0.8  # wiki-style summaries of documents rank below the documents
     role_boost: float = 1.25
     line_boost: float = 1.2
+    kind_boost: float = 1.25
+    structured_boost: float = 1.6  # "the C11 facilitator's challenges": that report's challenges section
     place_boost: float = 1.15
     substance_floor: float = 0.4  # a passage of pure procedure keeps this share of its score
 
@@ -62,6 +65,14 @@ def _pool_for_speakers(engine: Engine, text: str, qvec: np.ndarray, mask: np.nda
             for i in order]
 
 
+def _structured(q: Question, f: Filters) -> Filters | None:
+    """A question that names a document by its action line and kind ("the C11 facilitator", "the Plan of
+    Action under C5") and maybe a section role ("challenges"): the filter that finds that part."""
+    if not (q.action_lines and q.kinds and q.kinds[0] in ("action_line_report", "reference")) or f.action_lines:
+        return None
+    return replace(f, kinds=q.kinds[:1], action_lines=q.action_lines, roles=(q.role,) if q.role else ())
+
+
 def gather(engine: Engine, q: Question, filters: Filters, qvec: np.ndarray,
            cfg: EvidenceSettings = EvidenceSettings()) -> tuple[list[Evidence], Filters]:
     """(evidence best first, the filters actually applied)."""
@@ -70,10 +81,14 @@ def gather(engine: Engine, q: Question, filters: Filters, qvec: np.ndarray,
     if q.intent == "initiatives" and not f.kinds:
         f = replace(f, kinds=("stocktaking_entry",))
     speakers = _speaker_mask(engine, q)
+    structured = _structured(q, f)
     if speakers is not None:
         hits = _pool_for_speakers(engine, text, qvec, speakers, f)[:cfg.pool]
     else:
         hits = engine.search(text, k=cfg.pool, filters=f, qvec=qvec).hits
+        if structured is not None:  # the named document's own section joins the pool whatever its wording
+            seen = {h.vid for h in hits}
+            hits += [h for h in engine.search(text, k=10, filters=structured, qvec=qvec).hits if h.vid not in seen]
     if not hits:
         return [], f
     vids = np.array([h.vid for h in hits])
@@ -89,6 +104,10 @@ def gather(engine: Engine, q: Question, filters: Filters, qvec: np.ndarray,
         cue = ROLE_CUES[q.role]  # passages that do what is asked (recommend, name challenges) in so many words
         density = np.array([min(1.0, len(cue.findall(store[v].text)) / 4) for v in vids.tolist()])
         factor = factor * (1 + (cfg.role_boost - 1) * density)
+    if q.kinds:
+        factor = factor * np.where(np.isin(cols.kinds[vids], list(q.kinds)), cfg.kind_boost, 1.0)
+    in_structured = engine.mask(structured)[vids] if structured is not None else np.zeros(len(vids), dtype=bool)
+    factor = factor * np.where(in_structured, cfg.structured_boost, 1.0)
     if q.action_lines:
         bits = line_mask(q.action_lines)
         factor = factor * np.where((cols.line_masks[vids] & bits) != 0, cfg.line_boost, 1.0)
@@ -100,4 +119,4 @@ def gather(engine: Engine, q: Question, filters: Filters, qvec: np.ndarray,
     score = (0.5 * fused + 0.5 * dense) * factor
     order = np.argsort(-score, kind="stable")
     return [Evidence(vid=int(vids[i]), score=float(score[i]), dense=float(dense[i]), fused=float(fused[i]),
-                     hit=hits[i]) for i in order], f
+                     hit=hits[i], structured=bool(in_structured[i])) for i in order], f

@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-from indexer.actionlines import ACTION_LINES, normalise_filter
+from indexer.actionlines import ACTION_LINES, BY_CODE, normalise_filter
 
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 STOP = set("""a an the of in on for to and or is are was were be been by with at from as that this these those it its
@@ -21,7 +21,17 @@ tell give show list find please much many according say said says think thought 
 explain explained present presented outline outlined mention mentioned believe argue argued view views
 he she his her him hers one ones someone anything something thing things way ways kind kinds type types
 main key major biggest important has have had i'm im looking over through during while under using use
-like regarding concerning session sessions workshop panel speaker speakers talk""".split())
+like regarding concerning session sessions workshop panel speaker speakers talk identify identified
+identifies facilitator facilitators""".split())
+# Which kind of document a question points at: a facilitator's report, the Plan of Action's text, IGF debate.
+KIND_CUES = [
+    ("action_line_report", re.compile(r"\b(?:facilitators?|facilitator'?s report|executive summary|"
+                                      r"ten-year report|10-year report|WSIS\+10 report)\b", re.I)),
+    ("reference", re.compile(r"\b(?:plan of action|geneva plan|tunis agenda|WSIS-SDG matrix|action line text)\b",
+                             re.I)),
+    ("igf_transcript", re.compile(r"\b(?:IGF|session|workshop|panel(?:ist)?s?|speakers?|debate|discussion)\b",
+                                  re.I)),
+]
 # where the question says the answer should come from ("in the IGF 2020 session on ...") is not its topic
 _SOURCE_REF = re.compile(r"\b(?:in|at|during|from)\s+(?:the|an|a)?\s*(?:IGF\s+)?(?:19|20)\d\d\b", re.I)
 PRONOUNS = {"he", "she", "him", "her", "his", "hers", "they", "them", "their", "it", "its", "that", "those",
@@ -94,6 +104,7 @@ class Question:
     topic: tuple[str, ...] = ()  # content words that are not names, places or question scaffolding
     names: tuple[str, ...] = ()  # distinctive capitalised names the question uses (coverage check)
     pronoun: bool = False
+    kinds: tuple[str, ...] = ()  # document kinds the question points at (boosted, not filtered)
 
     def of(self, kind: str) -> list[Entity]:
         return [e for e in self.entities if e.kind == kind]
@@ -111,8 +122,13 @@ class Question:
         return tuple(dict.fromkeys(e.name for e in self.of("action_line")))
 
     def search_text(self) -> str:
-        """What retrieval searches with: the topic plus places (names used as filters are left out)."""
+        """What retrieval searches with: the topic plus places and the names of the action lines named
+        ("C11" stands for "International and regional cooperation"); people used as filters are left out."""
         parts = list(self.topic) + [p for p in self.places if p.lower() not in " ".join(self.topic)]
+        for code in self.action_lines:
+            line = BY_CODE.get(code)
+            if line and line.name.lower() not in " ".join(parts).lower():
+                parts.append(line.name)
         return " ".join(parts) if parts else self.text
 
 
@@ -221,9 +237,10 @@ def understand(text: str, engine) -> Question:
     topic = [w for w in content_words(masked) if w not in PRONOUNS and not re.fullmatch(r"c\d{1,2}", w)]
     if intent == "initiatives":
         topic = [w for w in topic if not INTENT_PATTERNS[0][1].fullmatch(w)]
+    kinds = tuple(kind for kind, pat in KIND_CUES if pat.search(text))
     return Question(text=text, intent=intent, role=INTENT_ROLE.get(intent, ""), entities=tuple(entities),
                     topic=tuple(dict.fromkeys(topic)), names=tuple(distinctive_names(text)),
-                    pronoun=bool(set(words(text)) & PRONOUNS))
+                    pronoun=bool(set(words(text)) & PRONOUNS), kinds=kinds[:1])
 
 
 def _intent(text: str, has_speaker: bool) -> str:
