@@ -52,6 +52,28 @@ def env_info(dtype: str, threads: int) -> dict:
             "threads": threads, "dtype": dtype, "python": platform.python_version(), "versions": versions}
 
 
+def machine_load() -> dict:
+    """Load average and CPU steal over one second: a benchmark run on a busy machine is marked as such."""
+    def cpu():
+        parts = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        return [int(x) for x in parts]
+
+    out: dict = {}
+    try:
+        out["loadavg_1m"] = round(os.getloadavg()[0], 2)
+        a = cpu()
+        time.sleep(1.0)
+        b = cpu()
+        d = [y - x for x, y in zip(a, b)]
+        total = sum(d) or 1
+        out["busy_share"] = round(1 - (d[3] + d[4]) / total, 3)  # not idle, not iowait
+        out["steal_share"] = round(d[7] / total, 3) if len(d) > 7 else 0.0
+    except OSError:
+        pass
+    out["busy"] = bool(out.get("busy_share", 0) > 0.25 or out.get("steal_share", 0) > 0.05)
+    return out
+
+
 def rss_mib(pid: int | None = None) -> float:
     path = f"/proc/{pid or 'self'}/status"
     for line in Path(path).read_text().splitlines():
@@ -132,6 +154,18 @@ def bench_components(index_path: Path, queries: list[str], embedder, depth: int 
             _, b = loaded.vectors.search(v.reshape(1, -1), k)
             hits.append(len(set(a[0]) & set(b[0])) / k)
         out["hnsw_recall@10_vs_flat_real_queries"] = round(float(np.mean(hits)), 4)
+        src_file = Path(loaded.path) / "synthetic_sources.npy"
+        if src_file.exists():
+            # A synthetic index holds ~n/real noisy copies of each real passage: a returned copy of the same
+            # source passage as an exact hit is as good an answer, so recall also counts source passages.
+            src = np.load(src_file)
+            hits = []
+            for v in qvecs[WARMUP:WARMUP + 100]:
+                _, a = flat.search(v.reshape(1, -1), k)
+                _, b = loaded.vectors.search(v.reshape(1, -1), k)
+                want = set(src[a[0][a[0] >= 0]].tolist())
+                hits.append(len(want & set(src[b[0][b[0] >= 0]].tolist())) / max(1, len(want)))
+            out["hnsw_source_recall@10_synthetic"] = round(float(np.mean(hits)), 4)
     out["rss_mib_bench_process"] = rss_mib()
     return out
 
@@ -144,7 +178,7 @@ def _free_port() -> int:
 
 def bench_http(index_path: Path, queries: list[str], requests_per_run: int) -> dict:
     """Start `wsis serve` on the index; cold start to the first 200 on /search; then bounded load at
-    concurrency 1 and 4 with the query cache off; RSS of the server after load and after the queries."""
+    concurrency 1, 4 and 16 with the query cache off; RSS of the server after load and after the queries."""
     import httpx
 
     port = _free_port()
@@ -172,7 +206,7 @@ def bench_http(index_path: Path, queries: list[str], requests_per_run: int) -> d
                 time.sleep(0.1)
             out["cold_start_s_encoder_ready"] = round(time.perf_counter() - t0, 3)
         out["rss_mib_after_load"] = rss_mib(proc.pid)
-        for conc in (1, 4):
+        for conc in (1, 4, 16):
             lat: list[float] = []
             qs = queries[:WARMUP] + [queries[i % len(queries)] for i in range(requests_per_run)]
 
@@ -255,6 +289,7 @@ def synthetic_index(base_index: Path, n: int, out: Path, seed: int = 0, hnsw_thr
                         words=len(r.text.split()))
             insert_passage(con, i, p, {"action_lines": r.action_lines, "role": r.role})
     con.close()
+    np.save(writer.dir / "synthetic_sources.npy", pick.astype(np.int64))  # the real passage each vector copies
     info = writer.write_vectors(vecs, hnsw_threshold=hnsw_threshold)
     KeywordIndex.build(texts).save(writer.dir / "keyword")
     onnx_name = (real.manifest.get("query_encoder") or {}).get("onnx")
@@ -275,7 +310,13 @@ def run(settings, embedder, *, shared: Path, scales: list[str], queries: int, re
     from indexer.build import build_from_settings
 
     qs = queries_from(shared / "eval" / "wsis", queries)
-    result: dict = {"env": env_info(embedder.dtype, settings.threads), "queries": queries,
+    load = machine_load()
+    if load.get("busy"):
+        print(f"WARNING: the machine is busy before the run (CPU busy {load.get('busy_share')}, steal "
+              f"{load.get('steal_share')}, load {load.get('loadavg_1m')}): figures will be slower than on an "
+              f"idle machine", flush=True)
+    result: dict = {"env": env_info(embedder.dtype, settings.threads), "machine_load_before": load,
+                    "queries": queries,
                     "started": time.strftime("%Y-%m-%dT%H:%M:%SZ"), "http_requests": requests, "scales": {}}
     work.mkdir(parents=True, exist_ok=True)
     corpus = {"bundled": Path(settings.sources[0]), "shared": shared / "corpus_sources"}
@@ -296,9 +337,10 @@ def run(settings, embedder, *, shared: Path, scales: list[str], queries: int, re
                 print(f"skip unknown scale {scale}")
                 continue
             base = work / "shared-index" if (work / "shared-index").exists() else work / "bundled-index"
-            if not base.exists():
-                print(f"skip {scale}: build a real index first (scales bundled or shared)")
-                continue
+            if not base.exists():  # a synthetic scale needs a real index to copy from: build the bundled one
+                base = work / "bundled-index"
+                print(f"building {base} (the synthetic scale's base) ...", flush=True)
+                build_from_settings(settings, [corpus["bundled"]], base, embedder=embedder, backend="faiss")
             index = work / f"synthetic-{scale}"
             t = time.perf_counter()
             synthetic_index(base, size, index, hnsw_threshold=settings.hnsw_threshold)
@@ -325,11 +367,13 @@ def format_scale(name: str, r: dict) -> str:
     lines.append(f"  engine / (encode + flat + bm25) at p50: {c['ratio_engine_to_bare_p50']}")
     if "hnsw_recall@10_vs_flat_real_queries" in c:
         lines.append(f"  HNSW recall@10 vs flat (real queries): {c['hnsw_recall@10_vs_flat_real_queries']}")
+    if "hnsw_source_recall@10_synthetic" in c:
+        lines.append(f"  HNSW recall@10 of source passages (synthetic copies): {c['hnsw_source_recall@10_synthetic']}")
     h = r.get("http")
     if h:
         lines.append(f"  cold start: first 200 on /search {h['cold_start_s_first_200_search']} s "
                      f"({h.get('cold_start_first_search_mode')}), encoder ready {h['cold_start_s_encoder_ready']} s")
-        for conc in (1, 4):
+        for conc in (1, 4, 16):
             p = h[f"http_c{conc}"]
             lines.append(f"  HTTP c={conc}: p50 {p['p50_ms']} p95 {p['p95_ms']} p99 {p['p99_ms']} ms, {p['qps']} QPS")
         lines.append(f"  server RSS: {h['rss_mib_after_load']} MiB after load, {h['rss_mib_after_queries']} MiB after queries")
