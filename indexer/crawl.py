@@ -9,6 +9,7 @@ frontier and what was fetched are kept on disk after every page."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -22,10 +23,10 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from .crawl_adapters import ADAPTERS, Extracted
-from .crawl_rules import Refused, SourceConfig, check_address, check_literal, load_sources, normalise
+from .crawl_rules import BadUrl, Refused, SourceConfig, check_address, check_literal, load_sources, normalise
 from .crawl_state import STATE_FILE, CrawlReport, State
 
-__all__ = ["Crawler", "CrawlReport", "Refused", "SourceConfig", "check_address", "check_literal", "load_sources",
+__all__ = ["BadUrl", "Crawler", "CrawlReport", "Refused", "SourceConfig", "check_address", "check_literal", "load_sources",
            "normalise"]
 
 log = logging.getLogger(__name__)
@@ -33,78 +34,134 @@ log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------ the crawler
 
+ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309: parse at least the first 500 KiB
+ROBOTS_MAX_REDIRECTS = 5
+
+
 class Crawler:
     def __init__(self, sources: list[SourceConfig], out_dir: Path, allow_loopback: bool = False,
-                 max_pages: int | None = None, client: httpx.Client | None = None):
+                 max_pages: int | None = None, client: httpx.AsyncClient | None = None):
         self.sources = sources
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.allow_loopback = allow_loopback
         self.max_pages = max_pages
-        self.client = client or httpx.Client(follow_redirects=False, http2=False)
+        self.client = client  # created inside the crawler's event loop when not given
+        self._loop: asyncio.Runner | None = None  # the event loop of this run's HTTP exchanges
         self.robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
+        self.robots_status: dict[str, str] = {}
         self.sitemaps: dict[str, list[str]] = {}
         self.last_hit: dict[str, float] = {}
         self.report = CrawlReport()
-        self.state = State(self.out / STATE_FILE)
+        self.state = State(self.out / STATE_FILE, check_url=normalise)
+        self.report.errors += self.state.problems
+
+    def close(self) -> None:
+        """Close the HTTP client and the event loop (run() does it when it ends)."""
+        if self._loop is not None:
+            if self.client is not None:
+                self._loop.run(self.client.aclose())
+                self.client = None
+            self._loop.close()
+            self._loop = None
 
     # -- politeness
     def _robots(self, src: SourceConfig, url: str) -> urllib.robotparser.RobotFileParser | None:
+        """robots.txt as RFC 9309 says: 2xx = the rules (first 500 KiB); up to five redirects followed (each
+        hop's address checked); 4xx = no rules ("unavailable"), except 401 and 403, read as disallow-all
+        as older crawlers do; 5xx, a timeout, a refused address or a network error = "unreachable", which
+        means disallow-all for this origin in this run."""
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
-        if origin not in self.robots:
-            rp = urllib.robotparser.RobotFileParser()
-            try:
-                status, _, body, _ = self._get(src, origin + "/robots.txt", {}, max_bytes=500_000)
-                if status == 200:
-                    rp.parse(body.decode("utf-8", "replace").splitlines())
-                    self.sitemaps[origin] = [ln.split(":", 1)[1].strip() for ln in body.decode("utf-8", "replace")
-                                             .splitlines() if ln.lower().startswith("sitemap:")]
-                elif status in (401, 403):
-                    rp.disallow_all = True
-                else:
-                    rp.allow_all = True
-            except (Refused, httpx.HTTPError) as exc:
-                log.info("robots.txt of %s unavailable: %s", origin, exc)
+        if origin in self.robots:
+            return self.robots[origin]
+        rp = urllib.robotparser.RobotFileParser()
+        target = origin + "/robots.txt"
+        why = ""
+        try:
+            for _ in range(ROBOTS_MAX_REDIRECTS + 1):
+                status, headers, body, _ = self._get(src, target, {}, max_bytes=ROBOTS_MAX_BYTES, truncate=True)
+                if status in (301, 302, 303, 307, 308) and headers.get("location"):
+                    target = normalise(urljoin(target, headers["location"]))
+                    check_literal(target, self.allow_loopback)
+                    continue
+                break
+            else:
+                status, why = 404, "too many redirects: treated as unavailable"
+            if 200 <= status < 300:
+                text = body.decode("utf-8", "replace")
+                rp.parse(text.splitlines())
+                self.sitemaps[origin] = [ln.split(":", 1)[1].strip() for ln in text.splitlines()
+                                         if ln.lower().startswith("sitemap:")]
+                why = why or f"HTTP {status}: rules read"
+            elif status in (401, 403):
+                rp.disallow_all = True
+                why = f"HTTP {status}: disallow all"
+            elif 400 <= status < 500:
                 rp.allow_all = True
-            self.robots[origin] = rp
-        return self.robots[origin]
+                why = why or f"HTTP {status}: unavailable, no rules"
+            else:
+                rp.disallow_all = True
+                why = f"HTTP {status}: unreachable, disallow all"
+        except (Refused, httpx.HTTPError, OSError) as exc:
+            rp.disallow_all = True
+            why = f"unreachable ({type(exc).__name__}: {exc}), disallow all"
+        log.info("robots.txt of %s: %s", origin, why)
+        self.robots_status[origin] = why
+        self.report.robots[origin] = why
+        self.robots[origin] = rp
+        return rp
 
     def _wait(self, src: SourceConfig, url: str) -> None:
         host = urlsplit(url).netloc
         rp = self.robots.get(f"{urlsplit(url).scheme}://{host}")
         delay = src.rate_limit_seconds
         if rp is not None:
-            cd = rp.crawl_delay(src.user_agent)
-            if cd:
-                delay = max(delay, float(cd))
+            try:
+                cd = float(rp.crawl_delay(src.user_agent) or 0)
+            except (TypeError, ValueError):
+                cd = 0.0
+            if cd > src.max_crawl_delay_seconds:
+                self.report.crawl_delay_capped[host] = cd
+                cd = src.max_crawl_delay_seconds
+            delay = max(delay, cd)
         wait = self.last_hit.get(host, 0.0) + delay - time.monotonic()
         if wait > 0:
             time.sleep(wait)
         self.last_hit[host] = time.monotonic()
 
-    # -- one HTTP exchange, size and time bounded, no automatic redirects
-    def _get(self, src: SourceConfig, url: str, headers: dict, max_bytes: int | None = None):
+    # -- one HTTP exchange: size bounded, one wall-clock deadline for headers and body, no redirects
+    def _get(self, src: SourceConfig, url: str, headers: dict, max_bytes: int | None = None, truncate: bool = False):
         check_address(url, self.allow_loopback)
         self._wait(src, url)
-        limit = max_bytes or src.max_bytes
-        deadline = time.monotonic() + src.timeout_seconds
+        if self._loop is None:
+            self._loop = asyncio.Runner()
+        return self._loop.run(self._aget(src, url, headers, max_bytes or src.max_bytes, truncate))
+
+    async def _aget(self, src: SourceConfig, url: str, headers: dict, limit: int, truncate: bool):
+        if self.client is None:
+            self.client = httpx.AsyncClient(follow_redirects=False, http2=False, trust_env=False)
         req_headers = {"User-Agent": src.user_agent, "Accept": "text/html,application/pdf,application/json;q=0.9,*/*;q=0.5",
                        **headers}
-        timeout = httpx.Timeout(min(10.0, src.timeout_seconds), read=min(10.0, src.timeout_seconds))
-        with self.client.stream("GET", url, headers=req_headers, timeout=timeout) as r:
-            declared = r.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > limit:
-                raise Refused(f"response of {declared} bytes exceeds the {limit}-byte limit")
-            chunks, size = [], 0
-            for chunk in r.iter_bytes(65536):
-                size += len(chunk)
-                if size > limit:
-                    raise Refused(f"response exceeds the {limit}-byte limit")
-                if time.monotonic() > deadline:
-                    raise Refused(f"response took longer than {src.timeout_seconds} s")
-                chunks.append(chunk)
-            return r.status_code, r.headers, b"".join(chunks), str(r.url)
+        try:
+            async with asyncio.timeout(src.timeout_seconds):
+                async with self.client.stream("GET", url, headers=req_headers, timeout=src.timeout_seconds) as r:
+                    declared = r.headers.get("content-length")
+                    if declared and declared.isdigit() and int(declared) > limit and not truncate:
+                        raise Refused(f"response of {declared} bytes exceeds the {limit}-byte limit")
+                    chunks, size = [], 0
+                    async for chunk in r.aiter_bytes():
+                        size += len(chunk)
+                        if size > limit:
+                            if truncate:
+                                chunks.append(chunk[:limit - size + len(chunk)])
+                                break
+                            raise Refused(f"response exceeds the {limit}-byte limit")
+                        chunks.append(chunk)
+                    return r.status_code, r.headers, b"".join(chunks), str(r.url)
+        except TimeoutError as exc:
+            raise Refused(f"response took longer than {src.timeout_seconds} s (deadline for headers and body)") \
+                from exc
 
     def fetch(self, src: SourceConfig, url: str) -> tuple[str, int, Any, bytes] | None:
         """Follow redirects by hand, each hop checked for scope and safety. Returns (final url, status,
@@ -124,6 +181,11 @@ class Crawler:
                     return None
             if not src.in_scope(current):
                 self.report.out_of_scope.append(current)
+                return None
+            try:  # an address that may not be fetched is an error, not a robots.txt matter
+                check_address(current, self.allow_loopback)
+            except Refused as exc:
+                self.report.errors.append({"url": current, "reason": f"refused: {exc}"})
                 return None
             rp = self._robots(src, current)
             if rp is not None and not rp.can_fetch(src.user_agent, current):
@@ -151,12 +213,14 @@ class Crawler:
                 if not loc:
                     self.report.errors.append({"url": current, "reason": f"redirect {status} without Location"})
                     return None
-                target = urljoin(current, loc)
-                if urlsplit(target).scheme not in ("http", "https"):
-                    self.report.errors.append({"url": current, "reason": f"refused: redirect to scheme "
-                                                                         f"{urlsplit(target).scheme!r}"})
+                try:
+                    target = urljoin(current, loc)
+                    if urlsplit(target).scheme not in ("http", "https"):
+                        raise Refused(f"redirect to scheme {urlsplit(target).scheme!r}")
+                    current = normalise(target)
+                except (Refused, ValueError) as exc:
+                    self.report.errors.append({"url": current, "reason": f"refused: {exc} (Location {loc[:200]!r})"})
                     return None
-                current = normalise(target)
                 continue
             return current, status, resp_headers, body
         self.report.errors.append({"url": url, "reason": "too many redirects"})
@@ -164,6 +228,12 @@ class Crawler:
 
     # -- the crawl loop
     def run(self) -> CrawlReport:
+        try:
+            return self._run()
+        finally:
+            self.close()
+
+    def _run(self) -> CrawlReport:
         t0 = time.perf_counter()
         st = self.state
         if st.run_complete:  # a new run: start from the seeds (validators are kept for conditional GET)
@@ -172,7 +242,11 @@ class Crawler:
             st.done_pages = set()
             for src in self.sources:
                 for seed in src.seeds:
-                    u = normalise(seed)
+                    try:
+                        u = normalise(seed)
+                    except Refused as exc:
+                        self.report.errors.append({"url": seed, "reason": f"refused: {exc}"})
+                        continue
                     if u not in st.seen:
                         st.seen.add(u)
                         st.frontier.append((src.name, u, 0))
@@ -189,16 +263,22 @@ class Crawler:
             if src is None or len([p for p in st.done_pages if p.startswith(name + " ")]) >= src.max_pages:
                 st.frontier.popleft()
                 continue
-            result = self.fetch(src, url)
             pages += 1
-            if result is not None:
-                final, status, headers, body = result
-                self._handle(src, url, final, status, headers, body, depth)
-            origin = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}"
-            if origin not in sitemap_done and self.sitemaps.get(origin):
-                sitemap_done.add(origin)
-                for sm in self.sitemaps[origin]:
-                    self._enqueue(src, normalise(urljoin(origin + "/", sm)), 1)
+            try:
+                result = self.fetch(src, url)
+                if result is not None:
+                    final, status, headers, body = result
+                    self._handle(src, url, final, status, headers, body, depth)
+                origin = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}"
+                if origin not in sitemap_done and self.sitemaps.get(origin):
+                    sitemap_done.add(origin)
+                    for sm in self.sitemaps[origin]:
+                        self._enqueue_raw(src, origin + "/", sm, 1)
+            except (Refused, ValueError, UnicodeError, OSError, httpx.HTTPError) as exc:
+                # one URL's failure is reported and the crawl goes on; it leaves the frontier below, so a
+                # rerun does not stumble on it again
+                log.warning("crawling %s failed: %s: %s", url, type(exc).__name__, exc)
+                self.report.errors.append({"url": url, "reason": f"{type(exc).__name__}: {exc}"})
             st.frontier.popleft()
             st.done_pages.add(f"{name} {url}")
             st.save()
@@ -207,6 +287,17 @@ class Crawler:
             st.save()
         self.report.seconds = time.perf_counter() - t0
         return self.report
+
+    def _enqueue_raw(self, src: SourceConfig, base: str, link: str, depth: int) -> str | None:
+        """Resolve and normalise a link found on a page; a link that cannot be parsed is reported, never
+        fatal. Returns the normalised URL (or None)."""
+        try:
+            url = normalise(urljoin(base, link))
+        except (Refused, ValueError) as exc:
+            self.report.errors.append({"url": str(link)[:300], "reason": f"refused link on {base}: {exc}"})
+            return None
+        self._enqueue(src, url, depth)
+        return url
 
     def _enqueue(self, src: SourceConfig, url: str, depth: int) -> None:
         if depth > src.max_depth or len(url) > 2000 or url.count("&") > 20:
@@ -227,7 +318,7 @@ class Crawler:
         if status == 304:
             self.report.not_modified.append(final)
             for link in page.get("links", []):
-                self._enqueue(src, link, depth + 1)
+                self._enqueue_raw(src, final, link, depth + 1)
             return
         if status != 200:
             self.report.errors.append({"url": final, "reason": f"HTTP {status}"})
@@ -243,9 +334,7 @@ class Crawler:
                      "sha256": hashlib.sha256(body).hexdigest(), "content_type": ctype, "fetched_at": time.time()})
         adapter = ADAPTERS.get(src.kind, ADAPTERS["reference"])
         ext: Extracted = adapter(final, ctype, body, src.detail_patterns)
-        page["links"] = [normalise(urljoin(final, link)) for link in ext.links]
-        for link in page["links"]:
-            self._enqueue(src, link, depth + 1)
+        page["links"] = [u for u in (self._enqueue_raw(src, final, link, depth + 1) for link in ext.links) if u]
         if ext.document is not None:
             name, data = ext.document
             target = self.out / src.name / name

@@ -140,7 +140,7 @@ class Site:
 def sources_for(site: Site, rate: float = 0.0, timeout: float = 1.5, max_bytes: int = 5_000_000):
     from indexer.crawl import SourceConfig
 
-    common = dict(allow_hosts=["127.0.0.1"], rate_limit_seconds=rate, timeout_seconds=timeout, max_bytes=max_bytes,
+    common = dict(allow_hosts=[f"127.0.0.1:{site.port}"], rate_limit_seconds=rate, timeout_seconds=timeout, max_bytes=max_bytes,
                   max_depth=3)
     return [
         SourceConfig(name="igf", kind="igf_transcript", seeds=[site.base + "/en/transcripts"],
@@ -150,3 +150,115 @@ def sources_for(site: Site, rate: float = 0.0, timeout: float = 1.5, max_bytes: 
         SourceConfig(name="reports", kind="action_line_report", seeds=[site.base + "/reports/"],
                      allow_paths=["/reports/"], **common),
     ]
+
+
+# ------------------------------------------------------------------ a hostile site
+
+HOSTILE_LINKS = ["http://127.0.0.1:99999/x", "http://[::1/x", "http://[::1]:abc/", "/h/redirect-badport",
+                 "/h/redirect-badv6", "/h/trickle-body", "/h/trickle-headers", "/h/fine",
+                 "http://100.64.0.1/latest/meta-data", "/h/redirect-cgnat", "http://exa\x00mple.org/", "/h/%zz"]
+
+
+class HostileSite:
+    """A site that attacks the crawler: links that do not parse (port out of range, broken IPv6), redirects
+    to such URLs and to carrier-grade NAT, responses that trickle one byte at a time (body or headers),
+    and a robots.txt that answers `robots` ("ok", "503", "slow", "reset", "404", "delay:<seconds>")."""
+
+    def __init__(self, robots: str = "ok", trickle_every: float = 0.5, trickle_for: float = 12.0):
+        self.robots = robots
+        self.trickle_every, self.trickle_for = trickle_every, trickle_for
+        self.hits: Counter = Counter()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.port = self.server.server_port
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def source(self, **kw):
+        from indexer.crawl import SourceConfig
+
+        cfg = dict(name="hostile", kind="reference", seeds=[self.base + "/h/links"],
+                   allow_hosts=[f"127.0.0.1:{self.port}"], allow_paths=["/h/"], rate_limit_seconds=0.0,
+                   timeout_seconds=1.5, max_bytes=1_000_000, max_depth=2)
+        return SourceConfig(**{**cfg, **kw})
+
+    def _handler(self):
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def send(self, status, body=b"", headers=None, ctype="text/html"):
+                self.send_response(status)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def trickle(self, data: bytes):
+                t_end = time.monotonic() + site.trickle_for
+                try:
+                    for i in range(len(data)):
+                        if time.monotonic() > t_end:
+                            return
+                        self.wfile.write(data[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(site.trickle_every)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def do_GET(self):
+                path = self.path.partition("?")[0]
+                site.hits[path] += 1
+                if path == "/robots.txt":
+                    mode = site.robots
+                    if mode == "503":
+                        return self.send(503, b"maintenance")
+                    if mode == "404":
+                        return self.send(404, b"no robots here")
+                    if mode == "slow":
+                        time.sleep(5)
+                        return self.send(200, b"User-agent: *\nAllow: /\n", ctype="text/plain")
+                    if mode == "reset":
+                        self.close_connection = True
+                        self.connection.shutdown(2)
+                        return
+                    delay = mode.split(":", 1)[1] if mode.startswith("delay:") else "0"
+                    return self.send(200, f"User-agent: *\nCrawl-delay: {delay}\n".encode(), ctype="text/plain")
+                if path == "/h/links":
+                    links = "".join(f'<li><a href="{h}">x</a></li>' for h in HOSTILE_LINKS)
+                    return self.send(200, f"<html><body><ul>{links}</ul></body></html>".encode())
+                if path == "/h/redirect-badport":
+                    return self.send(302, headers={"Location": "http://127.0.0.1:99999/"})
+                if path == "/h/redirect-badv6":
+                    return self.send(302, headers={"Location": "http://[::1/x"})
+                if path == "/h/redirect-cgnat":
+                    return self.send(302, headers={"Location": "http://100.100.100.200/latest/meta-data/"})
+                if path == "/h/trickle-body":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", "100000")
+                    self.end_headers()
+                    self.wfile.flush()
+                    return self.trickle(b"<p>" + b"x" * 99_990 + b"</p>")
+                if path == "/h/trickle-headers":
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                    return self.trickle(b"X-Slow: " + b"y" * 5000 + b"\r\n\r\n")
+                if path == "/h/fine":
+                    return self.send(200, b"<html><body><p>A fine page.</p></body></html>")
+                return self.send(404, b"not found")
+
+        return Handler
