@@ -38,6 +38,8 @@ class RelatedSettings:
     mmr_lambda: float = 1.0  # relevance vs novelty (1: variants folded only; any novelty weight lost on dev)
     variant_cosine: float = 0.92  # at or above: a variant of an item already listed (another year's entry)
     line_bonus: float = 0.005  # per shared action line: a tie-breaker, not a signal
+    full_text_weight: float = 0.3  # share of the cosine of the whole texts as indexed (context the stripped
+    # problem text loses, e.g. an IGF passage's session title); chosen on the dev seeds
     pool: int = 40  # candidates MMR chooses from
     side: int = 3  # length of the same-organisation and same-country lists
 
@@ -56,6 +58,7 @@ class Seed:
     row: int | None = None  # the seed's row among the initiatives
     lines: set[str] = field(default_factory=set)
     exclude: set[str] = field(default_factory=set)
+    full: np.ndarray | None = None  # the seed's vector as indexed (organisation and places left in)
 
 
 def related(engine: Engine, *, document_id: str | None = None, passage_id: str | None = None,
@@ -94,14 +97,14 @@ def resolve_seed(engine: Engine, document_id: str | None, passage_id: str | None
     store, ini = engine.index.store, engine.index.initiatives
     if text:
         q = clean_query(text)
-        vec = _encode(engine, q)
+        vec = full = _encode(engine, q)
         lines: set[str] = set()
         if engine.tagger is not None:
             tags = engine.tagger.tag(q, "", "", [], engine.tagger.scores(vec.reshape(1, -1))[0])
             lines = {t["line"] for t in tags["action_lines"]}
         if ini is not None:
             vec = _encode(engine, ini.problem_text(q))
-        return Seed("text", q, "", vec, lines=lines)
+        return Seed("text", q, "", vec, lines=lines, full=full)
     if passage_id:
         p = store.passage_by_id(passage_id)
         if p is None:
@@ -119,7 +122,8 @@ def resolve_seed(engine: Engine, document_id: str | None, passage_id: str | None
         vec = _encode(engine, ini.problem_text(full)) if ini is not None else \
             _unit(np.asarray(engine.embeddings[p.vid], dtype=np.float32))
         return Seed(kind, full, title, vec, document_id=p.doc_id, passage_id=passage_id,
-                    lines=lines_of(engine.cols.line_masks[p.vid]), exclude={p.doc_id})
+                    lines=lines_of(engine.cols.line_masks[p.vid]), exclude={p.doc_id},
+                    full=_unit(np.asarray(engine.embeddings[p.vid], dtype=np.float32)))
     doc = store.document(document_id)
     if doc is None:
         raise NotFound(f"no document with id {document_id!r}")
@@ -132,17 +136,19 @@ def resolve_seed(engine: Engine, document_id: str | None, passage_id: str | None
         lines |= lines_of(engine.cols.line_masks[p.vid])
     body = " ".join(p.text for p in ps)[:4000]
     return Seed("initiative" if doc["kind"] == "stocktaking_entry" else "document", f"{doc['title']}. {body}",
-                doc["title"], _unit(vec), document_id=document_id, lines=lines, exclude={document_id})
+                doc["title"], _unit(vec), document_id=document_id, lines=lines, exclude={document_id}, full=_unit(vec))
 
 
 def _initiative_seed(engine: Engine, doc: dict) -> Seed:
     ini = engine.index.initiatives
     row = ini.row[doc["id"]]
     lines = set()
-    for p in engine.index.store.doc_passages(doc["id"]):
+    ps = engine.index.store.doc_passages(doc["id"])
+    for p in ps:
         lines |= lines_of(engine.cols.line_masks[p.vid])
+    full = _unit(np.asarray(engine.embeddings[[p.vid for p in ps]], dtype=np.float32).mean(axis=0)) if ps else None
     return Seed("initiative", ini.texts[row], doc["title"], ini.vectors[row], document_id=doc["id"], row=row,
-                lines=lines, exclude={doc["id"]})
+                lines=lines, exclude={doc["id"]}, full=full)
 
 
 def _encode(engine: Engine, text: str) -> np.ndarray:
@@ -166,6 +172,9 @@ def initiative_scores(engine: Engine, seed: Seed, cfg: RelatedSettings = DEFAULT
     score = (1 - w) * dense
     if w:
         score = score + w * ini.lexical(seed.text)
+    if seed.full is not None and cfg.full_text_weight:
+        b = cfg.full_text_weight
+        score = (1 - b) * score + b * (np.asarray(engine.embeddings[_row_vids(engine)], dtype=np.float32) @ seed.full)
     if seed.lines and cfg.line_bonus:
         masks = engine.cols.line_masks[_row_vids(engine)]
         shared = np.array([len(seed.lines & lines_of(m)) for m in masks])
