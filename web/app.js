@@ -1,63 +1,12 @@
-// WSIS knowledge search - the web page. No build step, no dependencies.
+// WSIS knowledge search - the web page: an ES module (no build step, no dependencies); helpers in util.js.
 // Rule: text from documents is only ever inserted as text nodes (never innerHTML); highlights are
 // rebuilt from the server's escaped snippet as text nodes and <mark> elements.
-"use strict";
+import {$, KIND_NAMES, KIND_COLORS, api, docLink, el, navLink, setRouter, snippetNodes, where} from "./util.js";
 
 const PAGE_SIZE = 10;
-const KIND_NAMES = {action_line_report: "Report", igf_transcript: "IGF session", stocktaking_entry: "Initiative",
-  reference: "Reference"};
-const KIND_COLORS = {action_line_report: "#0b5cad", igf_transcript: "#c2571a", stocktaking_entry: "#2a7d3f",
-  reference: "#7a5aa6"};
 const LIST_KEYS = ["action_line", "kind", "role"];
 let lineNames = {};
 let conversationId = null;
-
-// ------------------------------------------------------------------ helpers
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "class") node.className = v;
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    node.appendChild(typeof c === "string" || typeof c === "number" ? document.createTextNode(String(c)) : c);
-  }
-  return node;
-}
-const $ = (id) => document.getElementById(id);
-
-function decodeEntities(s) {
-  return s.replace(/&(lt|gt|quot|#x27|#39|amp);/g, (m, e) =>
-    ({lt: "<", gt: ">", quot: '"', "#x27": "'", "#39": "'", amp: "&"})[e]);
-}
-
-// The server sends snippets HTML-escaped with <mark> around query terms; rebuild them as DOM nodes.
-function snippetNodes(snippet) {
-  const out = [];
-  const re = /<mark>(.*?)<\/mark>/g;
-  let pos = 0, m;
-  while ((m = re.exec(snippet)) !== null) {
-    out.push(document.createTextNode(decodeEntities(snippet.slice(pos, m.index))));
-    out.push(el("mark", {}, decodeEntities(m[1])));
-    pos = re.lastIndex;
-  }
-  out.push(document.createTextNode(decodeEntities(snippet.slice(pos))));
-  return out;
-}
-
-async function api(path, opts) {
-  const r = await fetch(path, opts);
-  let body = null;
-  try { body = await r.json(); } catch (e) { body = null; }
-  if (!r.ok) {
-    const msg = body && body.error ? body.error.message : `HTTP ${r.status}`;
-    throw new Error(msg);
-  }
-  return body;
-}
 
 function state() { return new URLSearchParams(location.search); }
 
@@ -136,17 +85,7 @@ function tagChips(tags) {
     el("span", {class: `chip ${t.source}`, title: `${lineNames[t.line] || t.line} (${t.source}, ${t.score})`}, t.line));
 }
 
-function where(c) {
-  if (c.page) return `page ${c.page}`;
-  if (c.speaker) return c.speaker;
-  return "";
-}
 
-function docLink(c) {
-  const p = new URLSearchParams({view: "doc", doc: c.document_id});
-  if (c.passage_id) p.set("p", c.passage_id);
-  return `/?${p}`;
-}
 
 function resultCard(c) {
   const li = el("li", {class: "card", "data-passage": c.passage_id},
@@ -166,12 +105,6 @@ function resultCard(c) {
   return li;
 }
 
-function navLink(ev) {
-  if (ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button !== 0) return;
-  ev.preventDefault();
-  history.pushState(null, "", ev.currentTarget.getAttribute("href"));
-  route();
-}
 
 function renderFacets(facets, p) {
   const chosen = (key) => new Set(p.getAll(key));
@@ -543,6 +476,7 @@ $("panel").addEventListener("click", (ev) => { if (ev.target === $("panel")) clo
 document.addEventListener("keydown", (ev) => { if (ev.key === "Escape" && !$("panel").hidden) closePanel(); });
 document.querySelectorAll("[data-nav]").forEach((a) => a.addEventListener("click", navLink));
 window.addEventListener("popstate", route);
+setRouter(route);
 
 api("/action-lines").then((d) => { for (const a of d.action_lines) lineNames[a.code] = a.name; }).catch(() => {});
 route();
