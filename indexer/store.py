@@ -127,25 +127,32 @@ class Store:
         return out
 
     def columns(self) -> dict[str, list]:
-        """Per-passage filter columns, in vid order, loaded once at start-up."""
-        rows = self.con.execute(
-            "SELECT p.vid, p.doc_id, p.role, p.action_lines, p.speakers, p.substance, d.kind, d.year, d.metadata "
-            "FROM passages p JOIN documents d ON d.id = p.doc_id ORDER BY p.vid"
-        ).fetchall()
+        """Per-passage filter columns, in vid order, loaded once at start-up. Document fields are read once
+        per document, not once per passage."""
+        docs = {}
+        for r in self.con.execute("SELECT id, kind, year, metadata FROM documents"):
+            meta = json.loads(r["metadata"])
+            docs[r["id"]] = (r["kind"], r["year"], meta.get("country", ""), meta.get("stakeholder_type", ""),
+                             meta.get("organisation", ""))
         cols: dict[str, list] = {k: [] for k in ("doc_id", "role", "action_lines", "kind", "year", "country",
                                                   "stakeholder", "speaker", "substance", "organisation")}
-        for r in rows:
-            meta = json.loads(r["metadata"])
-            cols["doc_id"].append(r["doc_id"])
-            cols["role"].append(r["role"])
-            cols["action_lines"].append([t["line"] for t in json.loads(r["action_lines"])])
-            cols["kind"].append(r["kind"])
-            cols["year"].append(r["year"])
-            cols["country"].append(meta.get("country", ""))
-            cols["stakeholder"].append(meta.get("stakeholder_type", ""))
-            cols["speaker"].append(json.loads(r["speakers"]))
-            cols["substance"].append(r["substance"])
-            cols["organisation"].append(meta.get("organisation", ""))
+        tags_cache: dict[str, list] = {}  # many passages share one tag list (an entry's declared line)
+        for vid, doc_id, role, tags, speakers, substance in self.con.execute(
+                "SELECT vid, doc_id, role, action_lines, speakers, substance FROM passages ORDER BY vid"):
+            kind, year, country, stakeholder, organisation = docs[doc_id]
+            lines = tags_cache.get(tags)
+            if lines is None:
+                lines = tags_cache[tags] = [t["line"] for t in json.loads(tags)]
+            cols["doc_id"].append(doc_id)
+            cols["role"].append(role)
+            cols["action_lines"].append(lines)
+            cols["kind"].append(kind)
+            cols["year"].append(year)
+            cols["country"].append(country)
+            cols["stakeholder"].append(stakeholder)
+            cols["speaker"].append(json.loads(speakers) if speakers != "[]" else [])
+            cols["substance"].append(substance)
+            cols["organisation"].append(organisation)
         return cols
 
     def close(self) -> None:
