@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     llm_model: str = ""
     llm_api_key: str = ""
     llm_timeout_s: float = 30.0
+    # Integrations (search_api/openai_api.py, mcp_server.py): a bearer token required on the OpenAI-compatible
+    # routes (/v1/...) and the MCP endpoint (/mcp) when set (empty = open, like the rest of the API); the Host
+    # names /mcp accepts besides the loopback ones (DNS-rebinding protection; "*" = any).
+    api_token: str = ""
+    mcp_allowed_hosts: list[str] = []
 
 
 @lru_cache(maxsize=1)

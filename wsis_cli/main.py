@@ -9,7 +9,7 @@ import sys
 
 from indexer import __version__
 
-from . import eval_cmds, index_cmds, query_cmds, serve_cmd
+from . import eval_cmds, index_cmds, mcp_cmd, query_cmds, serve_cmd
 from .common import SHARED, add_filter_args
 
 
@@ -106,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--backend", choices=("faiss", "milvus"),
                     help="expected backend; the index's manifest says which one it was built with")
     sv.set_defaults(func=serve_cmd.cmd_serve)
+
+    mc = sub.add_parser("mcp", help="serve the search tools to an AI assistant over MCP (stdio)",
+                        description="A Model Context Protocol server on stdin/stdout: tools search, ask, related, "
+                                    "get_document, action_lines and documents as resources (wsis serve also "
+                                    "serves them over streamable HTTP at /mcp).")
+    mc.add_argument("--index", metavar="DIR", help="index path (default: var/index or WSIS_INDEX_DIR)")
+    mc.set_defaults(func=mcp_cmd.cmd_mcp)
 
     cr = sub.add_parser("crawl", help="fetch the real sources (or ad-hoc seeds) into a raw-document folder",
                         description="Crawl politely (robots.txt, rate limit, conditional GET) and safely (no private "
