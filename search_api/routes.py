@@ -7,11 +7,11 @@ import json
 import logging
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import errors, related as related_, related_groups as related_groups_, service
+from . import dashboard, errors, grouped, related as related_, related_groups as related_groups_, service
 from .answer import AnswerSettings, answer, answer_json
 from .engine import Engine
 from .lifecycle import reload_engine
@@ -64,9 +64,43 @@ def search(
     """Passages matching the query, each with its document, tags and a highlighted snippet; facet counts
     over the whole match set; the query actually run; timing per stage."""
     f = service.make_filters(action_line, kind, role, year_from, year_to, country, stakeholder)
-    out = service.search(engine, q, k=k, offset=offset, filters=f, mode=mode,
-                         group_by=None if group_by == "none" else group_by)
+    if group_by == "document":  # one card per document, with the document's other ranked passages
+        out = grouped.search_grouped(engine, q, k=k, offset=offset, filters=f, mode=mode)
+    else:
+        out = service.search(engine, q, k=k, offset=offset, filters=f, mode=mode)
     return FastJSON(out, headers=server_timing(out["timing_ms"]))
+
+
+def filter_params(
+    action_line: Annotated[list[str] | None, Query(description="C1..C11, C7 or a sub-line such as C7.e-health")] = None,
+    kind: Annotated[list[str] | None, Query()] = None,
+    role: Annotated[list[str] | None, Query()] = None,
+    year_from: Annotated[int | None, Query(ge=1990, le=2100)] = None,
+    year_to: Annotated[int | None, Query(ge=1990, le=2100)] = None,
+    country: Annotated[list[str] | None, Query(max_length=100)] = None,
+    stakeholder: Annotated[list[str] | None, Query(max_length=100)] = None,
+):
+    return service.make_filters(action_line, kind, role, year_from, year_to, country, stakeholder)
+
+
+FiltersDep = Annotated[service.Filters, Depends(filter_params)]
+
+
+@router.get("/browse", summary="The passages inside filters, without a query (most recent first)")
+def browse(engine: EngineDep, f: FiltersDep, k: Annotated[int, Query(ge=1, le=100)] = 10,
+           offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+           group_by: Literal["none", "document"] = "document"):
+    """What a number on the page summarises: the passages of a filter (action line, role, kind, years, ...),
+    most recent first, substantive before procedural, grouped by document by default; facets count them."""
+    return FastJSON(grouped.browse(engine, k=k, offset=offset, filters=f,
+                                   group_by=None if group_by == "none" else group_by))
+
+
+@router.get("/facets", summary="Facet counts of the whole corpus, or of the passages inside filters")
+def corpus_facets(engine: EngineDep, f: FiltersDep):
+    """Passages per action line, kind, role, year and year x kind, with the passage and document totals:
+    what the page shows before a search."""
+    return FastJSON(dashboard.corpus_facets(engine, f))
 
 
 @router.get("/documents/{doc_id:path}", summary="One document with its text, sections and passages")
@@ -104,6 +138,13 @@ def related_groups(engine: EngineDep, action_line: Annotated[str | None, Query(m
 def action_lines(engine: EngineDep):
     """C1-C11 and the C7 sub-lines: description, facilitators, and how much material each has, by role."""
     return {"action_lines": service.action_lines(engine)}
+
+
+@router.get("/action-lines/{code}", summary="One action line's dashboard")
+def action_line_dashboard(code: Annotated[str, Path(max_length=40)], engine: EngineDep):
+    """The line's text and facilitators, passages per year by role and by kind, the most recent
+    recommendations and challenges (cited), and the IGF sessions that discussed it."""
+    return FastJSON(dashboard.action_line(engine, code))
 
 
 @router.get("/health", summary="Liveness and the loaded index")

@@ -1,7 +1,10 @@
 // WSIS knowledge search - the web page: an ES module (no build step, no dependencies); helpers in util.js.
 // Rule: text from documents is only ever inserted as text nodes (never innerHTML); highlights are
 // rebuilt from the server's escaped snippet as text nodes and <mark> elements.
-import {$, KIND_NAMES, KIND_COLORS, api, docLink, el, navLink, setRouter, snippetNodes, where} from "./util.js";
+import {yearChart} from "./chart.js";
+import {renderDashboard} from "./dashboard.js";
+import {$, KIND_NAMES, api, docLink, el, fmt, navLink, plural, searchHref, setRouter, snippetNodes, spaced, where}
+  from "./util.js";
 
 const PAGE_SIZE = 10;
 const LIST_KEYS = ["action_line", "kind", "role"];
@@ -19,65 +22,148 @@ function go(params, replace) {
 
 // ------------------------------------------------------------------ views
 function show(view) {
-  for (const v of ["search", "ask", "lines", "doc"]) $(`view-${v}`).hidden = v !== view;
+  for (const v of ["search", "ask", "lines", "line", "doc"]) $(`view-${v}`).hidden = v !== view;
   document.querySelectorAll("[data-nav]").forEach((a) => {
-    if (a.dataset.nav === view && !a.classList.contains("brand")) a.setAttribute("aria-current", "page");
+    const current = a.dataset.nav === view || (view === "line" && a.dataset.nav === "lines");
+    if (current && !a.classList.contains("brand")) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   });
 }
 
 function route() {
   const p = state();
-  const view = p.get("view") || "search";
+  const known = ["search", "ask", "lines", "line", "doc"];
+  const view = known.includes(p.get("view")) ? p.get("view") : "search";
   show(view);
+  if (view !== "line") document.title = "WSIS knowledge search";
   if (view === "search") runSearch(p);
   else if (view === "lines") renderLines();
+  else if (view === "line") renderDashboard($("dashboard"), p.get("code"), {openPassage});
   else if (view === "doc") renderDocument(p.get("doc"), p.get("p"));
   else if (view === "ask") $("question").focus();
 }
 
 // ------------------------------------------------------------------ search
+// Three states of one view: the whole corpus (empty box, no filter: its counts and timeline), a
+// selection (empty box with filters: its passages, most recent first, from /browse), and a search.
+// Results come one card per document (the best passage, the others unfolding in place) unless the
+// reader asks for every passage (flat=1 in the address).
+const FILTER_KEYS = [...LIST_KEYS, "country", "year_from", "year_to"];
+let searchSeq = 0;
+
+function filterParams(p, params) {
+  for (const key of [...LIST_KEYS, "country"]) for (const v of p.getAll(key)) params.append(key, v);
+  for (const key of ["year_from", "year_to"]) if (p.get(key)) params.set(key, p.get(key));
+  return params;
+}
+
+function setStatus(text, note) {
+  $("status").textContent = text;
+  $("status-note").textContent = note || "";
+}
+
 async function runSearch(p) {
-  const q = p.get("q") || "";
+  const seq = ++searchSeq;
+  const q = (p.get("q") || "").trim();
+  const flat = p.get("flat") === "1";
   $("q").value = q;
   $("year_from").value = p.get("year_from") || "";
   $("year_to").value = p.get("year_to") || "";
   $("country").value = p.get("country") || "";
-  const results = $("results");
-  if (!q.trim()) {
-    results.replaceChildren();
-    $("pager").replaceChildren();
-    $("timeline").hidden = true;
-    $("status").textContent = "Type a query to search facilitators' reports, IGF sessions and stocktaking initiatives.";
-    renderFacets({action_line: {}, kind: {}, role: {}}, p);
-    return;
-  }
+  document.querySelectorAll("#grouping input").forEach((r) => { r.checked = r.value === (flat ? "passage" : "document"); });
   // reflect the URL in the filter boxes at once (back/forward), before the results arrive
   for (const key of LIST_KEYS) {
     const on = new Set(p.getAll(key));
     document.querySelectorAll(`#facet-${key} input[type=checkbox]`).forEach((b) => { b.checked = on.has(b.value); });
   }
+  const results = $("results");
+  const filtered = FILTER_KEYS.some((k) => p.get(k));
   const page = Math.max(1, parseInt(p.get("page") || "1", 10) || 1);
-  const params = new URLSearchParams();
-  params.set("q", q);
+  const params = filterParams(p, new URLSearchParams());
+  if (!q && !filtered) {  // the whole corpus: its counts before any search
+    $("grouping").hidden = true;
+    results.replaceChildren();
+    $("pager").replaceChildren();
+    try {
+      const c = await api("/facets");
+      if (seq !== searchSeq) return;
+      setStatus(`The record holds ${fmt(c.passages)} passages in ${fmt(c.documents)} documents.`,
+        "Type a query, or choose a filter or a year to list its passages.");
+      renderFacets(c.facets, p, "Counts in the whole record");
+      renderTimeline(c.facets.year_kind || {}, p, "Passages per year in the whole record, by kind", c.facets.kind);
+    } catch (e) {
+      setStatus("Type a query to search facilitators' reports, IGF sessions and stocktaking initiatives.");
+      renderFacets({}, p, "");
+    }
+    return;
+  }
+  $("grouping").hidden = false;
   params.set("k", PAGE_SIZE);
   params.set("offset", (page - 1) * PAGE_SIZE);
-  for (const key of [...LIST_KEYS, "country"]) for (const v of p.getAll(key)) params.append(key, v);
-  for (const key of ["year_from", "year_to"]) if (p.get(key)) params.set(key, p.get(key));
-  $("status").textContent = "Searching…";
+  if (!flat) params.set("group_by", "document");
+  else if (!q) params.set("group_by", "none");
+  if (q) params.set("q", q);
+  setStatus(q ? "Searching…" : "Loading…");
   let data;
   try {
-    data = await api(`/search?${params}`);
+    data = await api(`/${q ? "search" : "browse"}?${params}`);
   } catch (e) {
-    $("status").textContent = `Search failed: ${e.message}`;
+    if (seq !== searchSeq) return;
+    setStatus(`${q ? "Search" : "Listing"} failed: ${e.message}`);
     results.replaceChildren();
     return;
   }
-  $("status").textContent = `${data.total} matching passages` + (data.total ? ` - page ${page}` : "");
-  results.replaceChildren(...data.results.map(resultCard));
-  renderFacets(data.facets, p);
-  renderTimeline(data.facets.year_kind || {});
-  renderPager(Math.min(data.total, data.available), page, p);
+  if (seq !== searchSeq) return;
+  const pageNote = (n) => (n > PAGE_SIZE ? `, page ${page}` : "");
+  if (!q) {
+    setStatus(`${plural(data.passages_matched, "passage")} in ${plural(data.documents, "document")}${pageNote(data.total)}`,
+      "Most recent first. Type a query to rank them by relevance.");
+  } else if (!flat) {
+    const rel = data.relevant;
+    setStatus(plural(data.documents, "document") +
+      (rel ? `, ${fmt(rel.documents)} of them with close matches (${plural(rel.passages, "passage")})` : "") + pageNote(data.total),
+    `Ranked: the best ${fmt(data.passages_ranked)} of ${fmt(data.passages_matched)} passages that share a word with the query` +
+      (rel ? ` or are near it; close match: similarity ≥ ${rel.cosine.toFixed(2)}.` : "."));
+  } else {
+    setStatus(`${fmt(data.total)} matching passage${data.total === 1 ? "" : "s"}${pageNote(data.total)}`,
+      `${fmt(data.available)} ranked; a passage matches when it shares a word with the query or is near it.`);
+  }
+  if (data.notice) $("status-note").textContent += ` ${data.notice}`;
+  results.replaceChildren(...data.results.map((c, i) => (flat ? resultCard(c) : groupCard(c, i))));
+  if (!data.results.length) results.append(el("li", {class: "empty"}, q ? "Nothing matches. Try other words or fewer filters."
+    : "No passages inside these filters."));
+  const scope = q ? "Counts among the matching passages" : "Counts in this selection";
+  renderFacets(data.facets, p, data.facets.estimated ? `${scope} (estimated from a sample)` : scope);
+  renderTimeline(data.facets.year_kind || {}, p, q ? "Matching passages per year, by kind" : "Passages per year, by kind",
+    data.facets.kind);
+  renderPager(Math.min(data.total, data.available), page, p, q ? 1000 : 10000);
+}
+
+// A document's card: its best passage, and "N more passages in this document" unfolding in place.
+function groupCard(c, i) {
+  const li = resultCard(c);
+  if (!c.more_count) return li;
+  const id = `more-${i}`;
+  const shown = c.more || [];
+  const list = el("ol", {class: "more", id, hidden: true},
+    ...shown.map((m) => el("li", {},
+      el("a", {href: docLink({document_id: c.document_id, passage_id: m.passage_id}), onclick: navLink},
+        where(m) || m.heading || "In the document"),
+      m.role && m.role !== "none" ? el("span", {class: `badge role-${m.role}`}, m.role) : null,
+      el("p", {class: "snippet"}, ...snippetNodes(m.snippet || "")))),
+    c.more_count > shown.length ? el("li", {class: "ctx"}, el("a", {href: docLink({document_id: c.document_id}),
+      onclick: navLink}, `${c.more_count - shown.length} more: open the document`)) : null);
+  const label = () => (list.hidden ? `${c.more_count} more passage${c.more_count > 1 ? "s" : ""} in this document`
+    : `Hide the other passage${c.more_count > 1 ? "s" : ""}`);
+  const btn = el("button", {type: "button", class: "more-toggle", "aria-expanded": "false", "aria-controls": id});
+  btn.textContent = label();
+  btn.addEventListener("click", () => {
+    list.hidden = !list.hidden;
+    btn.setAttribute("aria-expanded", String(!list.hidden));
+    btn.textContent = label();
+  });
+  li.append(btn, list);
+  return li;
 }
 
 function tagChips(tags) {
@@ -106,14 +192,15 @@ function resultCard(c) {
 }
 
 
-function renderFacets(facets, p) {
+function renderFacets(facets, p, scope) {
+  $("facet-scope").textContent = scope || "";
   const chosen = (key) => new Set(p.getAll(key));
   const box = (key, value, label, count, extraClass) => {
     const id = `f-${key}-${value}`.replace(/[^A-Za-z0-9_-]/g, "_");
     const input = el("input", {type: "checkbox", id, value, checked: chosen(key).has(value),
       onchange: (ev) => toggleFilter(key, value, ev.target.checked)});
     return el("label", {for: id, class: extraClass || null}, input, label,
-      el("span", {class: "count"}, count === undefined ? "" : String(count)));
+      el("span", {class: "count"}, count === undefined ? "" : fmt(count)));
   };
   // action lines: C1..C11 with the C7 sub-lines under C7, always listed so that a filter can be chosen
   const al = facets.action_line || {};
@@ -137,8 +224,8 @@ function toggleFilter(key, value, on) {
   go(p);
 }
 
-function renderPager(total, page, p) {
-  const pages = Math.ceil(Math.min(total, 1000) / PAGE_SIZE);
+function renderPager(total, page, p, maxOffset) {
+  const pages = Math.ceil(Math.min(total, (maxOffset || 1000) + PAGE_SIZE) / PAGE_SIZE);
   const nav = $("pager");
   nav.replaceChildren();
   if (pages <= 1) return;
@@ -148,57 +235,45 @@ function renderPager(total, page, p) {
   if (page < pages) nav.append(el("a", {href: to(page + 1), onclick: navLink, rel: "next"}, "Next →"));
 }
 
-// Stacked bars of passages per year, one colour per kind, drawn as inline SVG.
-function renderTimeline(yearKind) {
-  const years = Object.keys(yearKind).map(Number).sort((a, b) => a - b);
-  const fig = $("timeline");
-  if (years.length === 0) { fig.hidden = true; return; }
-  fig.hidden = false;
-  const ns = "http://www.w3.org/2000/svg";
-  const svgEl = (tag, attrs) => {
-    const n = document.createElementNS(ns, tag);
-    for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v);
-    return n;
+// Passages per year by kind (chart.js): hover or focus a bar for its counts, click it to keep that year.
+function renderTimeline(yearKind, p, caption, kindCounts) {
+  const box = $("timeline");
+  if (!Object.keys(yearKind).length) { box.hidden = true; box.replaceChildren(); return; }
+  const yearHref = (y) => {
+    const q = new URLSearchParams(p);
+    q.set("year_from", y); q.set("year_to", y); q.delete("page");
+    return `/?${q}`;
   };
-  const first = years[0], last = years[years.length - 1];
-  const span = last - first + 1;
-  const W = 600, H = 150, pad = 24, bw = Math.max(4, (W - 2 * pad) / span - 2);
-  const max = Math.max(...years.map((y) => Object.values(yearKind[y]).reduce((a, b) => a + b, 0)));
-  const svg = svgEl("svg", {viewBox: `0 0 ${W} ${H + 20}`, role: "img",
-    "aria-label": `Passages per year from ${first} to ${last}`});
-  for (const y of years) {
-    let top = H;
-    const x = pad + (y - first) * ((W - 2 * pad) / span);
-    for (const kind of Object.keys(KIND_NAMES)) {
-      const n = yearKind[y][kind] || 0;
-      if (!n) continue;
-      const h = (n / max) * (H - 10);
-      top -= h;
-      const r = svgEl("rect", {x, y: top, width: bw, height: h, fill: KIND_COLORS[kind]});
-      const t = svgEl("title", {});
-      t.textContent = `${y}: ${n} ${KIND_NAMES[kind]}`;
-      r.appendChild(t);
-      svg.appendChild(r);
-    }
-    if (span <= 12 || y === first || y === last || y % 5 === 0) {
-      const label = svgEl("text", {x: x + bw / 2, y: H + 14, "text-anchor": "middle", "font-size": 11, fill: "#4a5360"});
-      label.textContent = String(y);
-      svg.appendChild(label);
-    }
+  const one = p.get("year_from") && p.get("year_from") === p.get("year_to") ? p.get("year_from") : null;
+  const inKinds = Object.values(kindCounts || {}).reduce((a, n) => a + n, 0);
+  const dated = Object.values(yearKind).reduce((a, y) => a + Object.values(y).reduce((b, n) => b + n, 0), 0);
+  const chart = yearChart({data: yearKind, caption, undated: Math.max(0, inKinds - dated),
+    series: Object.keys(KIND_NAMES).map((k) => ({key: k, name: KIND_NAMES[k]})), href: yearHref,
+    cellHref: (y, k) => { const q = new URL(yearHref(y), location.origin).searchParams; q.set("kind", k); return `/?${q}`; },
+    selected: one});
+  if (p.get("year_from") || p.get("year_to")) {
+    const q = new URLSearchParams(p);
+    q.delete("year_from"); q.delete("year_to"); q.delete("page");
+    chart.append(el("p", {class: "all-years"}, el("a", {href: `/?${q}`, onclick: navLink}, "Show all years")));
   }
-  const legend = el("div", {class: "legend"}, ...Object.keys(KIND_NAMES).map((k) =>
-    el("span", {style: `--c:${KIND_COLORS[k]}`}, KIND_NAMES[k])));
-  $("timeline-chart").replaceChildren(svg, legend);
+  box.replaceChildren(chart);
+  box.hidden = false;
 }
 
 // ------------------------------------------------------------------ panel (passages, related)
+let panelOpener = null;
 function openPanel(title, ...body) {
+  if ($("panel").hidden) panelOpener = document.activeElement;
   $("panel-title").textContent = title;
   $("panel-body").replaceChildren(...body);
   $("panel").hidden = false;
   $("panel-close").focus();
 }
-function closePanel() { $("panel").hidden = true; }
+function closePanel() {
+  $("panel").hidden = true;
+  if (panelOpener && document.contains(panelOpener)) panelOpener.focus();
+  panelOpener = null;
+}
 
 async function openPassage(pid) {
   openPanel("Loading…");
@@ -262,22 +337,6 @@ async function renderRelatedInDocument(box, d) {
   }
 }
 
-async function loadProblemGroups(details, code) {
-  if (details.dataset.loaded) return;
-  details.dataset.loaded = "1";
-  const body = details.querySelector(".groups");
-  try {
-    const g = await api(`/related/groups?action_line=${encodeURIComponent(code)}`);
-    body.replaceChildren(...(g.groups.length ? g.groups.map((x) => el("div", {class: "problem-group"},
-      el("h3", {}, `${x.label} (${x.size})`),
-      el("ul", {}, ...x.initiatives.map((m) => el("li", {},
-        el("a", {href: docLink(m), onclick: navLink}, m.title), m.country ? ` (${m.country})` : "")))))
-      : [el("p", {class: "ctx"}, "No groups of two or more initiatives.")]));
-  } catch (e) {
-    body.replaceChildren(el("p", {class: "ctx"}, e.message));
-  }
-}
-
 // ------------------------------------------------------------------ document view
 async function renderDocument(docId, pid) {
   const box = $("doc");
@@ -321,20 +380,40 @@ async function renderDocument(docId, pid) {
 async function renderLines() {
   const box = $("lines");
   box.replaceChildren(el("p", {}, "Loading…"));
-  const data = await api("/action-lines");
+  let data;
+  try {
+    data = await api("/action-lines");
+  } catch (e) {
+    box.replaceChildren(el("p", {}, `Action lines not available: ${e.message}`));
+    return;
+  }
   const max = Math.max(1, ...data.action_lines.map((a) => a.passages));
+  const ns = "http://www.w3.org/2000/svg";
+  const bar = (n) => {  // a proportional bar drawn as SVG geometry (no style attribute: CSP)
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 120 8");
+    svg.setAttribute("class", "line-bar");
+    svg.setAttribute("aria-hidden", "true");
+    const r = document.createElementNS(ns, "rect");
+    r.setAttribute("width", String(Math.max(1, Math.round(120 * n / max))));
+    r.setAttribute("height", "8");
+    svg.append(r);
+    return svg;
+  };
   box.replaceChildren(...data.action_lines.map((a) => {
-    const q = new URLSearchParams({q: a.name, action_line: a.code});
-    return el("div", {class: "line-row"},
-      el("h2", {}, el("a", {href: `/?${q}`, onclick: navLink}, `${a.code}: ${a.name}`)),
+    const dash = `/?${new URLSearchParams({view: "line", code: a.code})}`;
+    return el("div", {class: "line-row" + (a.parent !== a.code ? " sub" : "")},
+      el("h2", {}, el("a", {href: dash, onclick: navLink}, `${a.code}: ${a.name}`)),
       el("p", {}, a.description),
-      el("div", {class: "meta"}, `Facilitators: ${a.facilitators.join(", ")}`,
-        `${a.documents} documents, ${a.passages} passages`,
-        el("span", {class: "bar", style: `width:${Math.round(120 * a.passages / max)}px`, "aria-hidden": "true"})),
-      el("div", {class: "meta"}, ...Object.entries(a.by_role).filter(([r]) => r !== "none")
-        .map(([r, n]) => el("span", {class: `badge role-${r}`}, `${r}: ${n}`))),
-      el("details", {class: "problems", ontoggle: (ev) => loadProblemGroups(ev.currentTarget, a.code)},
-        el("summary", {}, "Initiatives by problem"), el("div", {class: "groups"}, el("p", {class: "ctx"}, "Loading…"))));
+      el("div", {class: "meta"},
+        el("span", {class: "facilitators"}, "Facilitators: ", ...spaced(a.facilitators.map((f) => el("span", {class: "chip"}, f)))),
+        el("span", {class: "sep", "aria-hidden": "true"}, "·"),
+        el("a", {href: searchHref({action_line: a.code}), onclick: navLink},
+          `${plural(a.documents, "document")}, ${plural(a.passages, "passage")}`), bar(a.passages)),
+      el("div", {class: "meta"}, ...Object.entries(a.by_role).filter(([r, n]) => r !== "none" && n)
+        .map(([r, n]) => el("a", {class: `badge role-${r}`, href: searchHref({action_line: a.code, role: r}), onclick: navLink},
+          `${r}: ${fmt(n)}`)),
+        el("a", {href: dash, onclick: navLink, class: "dash-link"}, "Dashboard →")));
   }));
 }
 
@@ -430,7 +509,9 @@ async function ask(question) {
         if (line.startsWith("event: ")) event = line.slice(7);
         else if (line.startsWith("data: ")) data += line.slice(6);
       }
-      try { handle(event, JSON.parse(data)); } catch (e) { /* ignore a malformed event */ }
+      let payload;
+      try { payload = JSON.parse(data); } catch (e) { console.warn("malformed event skipped:", event, e); continue; }
+      handle(event, payload);  // outside the try: a rendering bug shows in the console, it is not swallowed
     }
   }
   chat.scrollTop = chat.scrollHeight;
@@ -454,9 +535,15 @@ for (const id of ["year_from", "year_to", "country"]) {
     go(p);
   });
 }
+document.querySelectorAll("#grouping input").forEach((r) => r.addEventListener("change", () => {
+  const p = state();
+  if (r.value === "passage") p.set("flat", "1"); else p.delete("flat");
+  p.delete("page");
+  go(p);
+}));
 $("clear-filters").addEventListener("click", () => {
   const p = new URLSearchParams();
-  if (state().get("q")) p.set("q", state().get("q"));
+  for (const key of ["q", "flat"]) if (state().get(key)) p.set(key, state().get(key));
   go(p);
 });
 $("ask-form").addEventListener("submit", (ev) => {
@@ -473,7 +560,17 @@ $("new-conversation").addEventListener("click", () => {
 });
 $("panel-close").addEventListener("click", closePanel);
 $("panel").addEventListener("click", (ev) => { if (ev.target === $("panel")) closePanel(); });
-document.addEventListener("keydown", (ev) => { if (ev.key === "Escape" && !$("panel").hidden) closePanel(); });
+document.addEventListener("keydown", (ev) => {
+  if ($("panel").hidden) return;
+  if (ev.key === "Escape") closePanel();
+  else if (ev.key === "Tab") {  // the dialog is modal: keep the focus inside it
+    const f = [...$("panel").querySelectorAll("a[href], button, input, [tabindex]:not([tabindex='-1'])")];
+    if (!f.length) return;
+    const first = f[0], last = f[f.length - 1];
+    if (ev.shiftKey && document.activeElement === first) { ev.preventDefault(); last.focus(); }
+    else if (!ev.shiftKey && document.activeElement === last) { ev.preventDefault(); first.focus(); }
+  }
+});
 document.querySelectorAll("[data-nav]").forEach((a) => a.addEventListener("click", navLink));
 window.addEventListener("popstate", route);
 setRouter(route);

@@ -27,6 +27,9 @@ export function el(tag, attrs, ...children) {
 }
 export const $ = (id) => document.getElementById(id);
 export const fmt = (n) => Number(n || 0).toLocaleString("en");
+export const plural = (n, one, many) => `${fmt(n)} ${Number(n) === 1 ? one : (many || one + "s")}`;
+// items separated by a space (chips must not run together when read as text)
+export const spaced = (nodes) => nodes.flatMap((n, i) => (i ? [" ", n] : [n]));
 
 export function decodeEntities(s) {
   return s.replace(/&(lt|gt|quot|#x27|#39|amp);/g, (m, e) =>
@@ -82,4 +85,18 @@ export function navLink(ev) {
   if (ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button !== 0) return;
   ev.preventDefault();
   navTo(ev.currentTarget.getAttribute("href"));
+}
+
+// The address of the search view for some filters ({action_line: "C5", role: "recommendation",
+// year: 2020, kind: ...}): with no query the page lists the passages inside the filters.
+export function searchHref(f) {
+  const p = new URLSearchParams();
+  if (f.q) p.set("q", f.q);
+  for (const key of ["action_line", "kind", "role", "country"]) {
+    for (const v of [].concat(f[key] || [])) p.append(key, v);
+  }
+  if (f.year) { p.set("year_from", f.year); p.set("year_to", f.year); }
+  if (f.year_from) p.set("year_from", f.year_from);
+  if (f.year_to) p.set("year_to", f.year_to);
+  return `/?${p}`;
 }
