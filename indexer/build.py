@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,8 @@ from .parsers import read_source
 from .parsers.common import sha256
 from .store import create, insert_document, insert_passage
 from .substance import substance
-from .tag import TAGGER_VERSION, Tagger
+from .tag import FILTER_THRESHOLD
+from .tag_stage import tag_passages, training_labels  # noqa: F401  (training_labels: used by evaluation)
 
 log = logging.getLogger(__name__)
 
@@ -69,17 +70,12 @@ def passage_speakers(doc: Document, p: Passage) -> list[str]:
                               if s.speaker and s.start < p.end and s.end > p.start))
 
 
-def training_labels(doc: Document) -> str | None:
-    """A passage's label for fitting the tagger: its document's single declared line, if any."""
-    declared = [c for c in doc.metadata.get("action_lines", []) if c != "C7"]
-    return declared[0] if len(declared) == 1 else None
-
-
 def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: ChunkSettings, max_file_bytes: int,
                 keep_builds: int = 2, progress: bool = True, model_name: str = "", cache=None,
                 hnsw_threshold: int = 20_000, backend: str = "faiss", milvus_uri: str = "",
                 milvus_token: str = "", embed_workers: int = 1, milvus_bm25: str = "client",
-                near_duplicate_jaccard: float = 0.0, query_encoder: str = "auto") -> BuildReport:
+                near_duplicate_jaccard: float = 0.0, query_encoder: str = "auto",
+                tag_filter_threshold: float = FILTER_THRESHOLD) -> BuildReport:
     """`cache` is an EmbeddingCache (or None to embed everything). A passage whose word-shingle Jaccard
     similarity to an earlier one is >= `near_duplicate_jaccard` (0: off) borrows that passage's vector
     instead of being embedded (see indexer.dedup). `query_encoder` "auto" also writes the checked ONNX
@@ -161,14 +157,10 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
     t3 = time.perf_counter()
     report.stage_seconds["embed"] = t3 - t2
 
-    # tag
-    tagger = Tagger.from_embedder(embedder)
-    labelled = [(i, training_labels(d)) for i, (d, _) in enumerate(pairs)]
-    labelled = [(i, c) for i, c in labelled if c]
-    fitted = tagger.fit(vectors[[i for i, _ in labelled]], [c for _, c in labelled]) if labelled else False
-    line_scores = tagger.scores(vectors)
-    tags = [tagger.tag(p.text, p.heading, d.kind, d.metadata.get("action_lines", []), line_scores[i])
-            for i, (d, p) in enumerate(pairs)]
+    # tag: ranked action lines of every passage and document (indexer/tag_stage.py)
+    staged = tag_passages(pairs, texts, vectors, embedder, filter_threshold=tag_filter_threshold)
+    tagger, tags = staged.tagger, staged.tags
+    docs = [replace(d, metadata={**d.metadata, "action_line_tags": staged.doc_tags[d.id]}) for d in docs]
     t4 = time.perf_counter()
     report.stage_seconds["tag"] = t4 - t3
 
@@ -198,7 +190,7 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
                                 "passages": len(near)},
             "keyword": BM25_PARAMS,
             "vector_index": vector_info,
-            "tagger": {"version": TAGGER_VERSION, "classifier_fitted": fitted, "labelled_passages": len(labelled)},
+            "tagger": staged.info,
             "sources": [str(s) for s in sources],
             "corpus_hash": sha256("\n".join(sorted(f"{d.id}\t{d.content_hash}" for d in docs))),
             "counts": {"documents": len(docs), "passages": len(pairs), "by_kind": report.documents,
@@ -216,7 +208,8 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
             from .milvus import write_milvus
 
             manifest["backend"] = write_milvus(milvus_uri, writer.build_id, writer.dir / "store.sqlite", texts, vectors,
-                                               token=milvus_token, keyword_index=keyword_index, bm25=milvus_bm25)
+                                               token=milvus_token, keyword_index=keyword_index, bm25=milvus_bm25,
+                                               line_threshold=tag_filter_threshold)
         elif backend != "faiss":
             raise RuntimeError(f"unknown backend {backend!r} (faiss or milvus)")
         final = writer.commit(manifest, keep=keep_builds)
@@ -264,7 +257,7 @@ def build_from_settings(settings, sources: list[Path] | None = None, index_path:
         hnsw_threshold=settings.hnsw_threshold, backend=settings.backend, milvus_uri=settings.milvus_uri,
         milvus_token=settings.milvus_token, embed_workers=settings.embed_workers or (os.cpu_count() or 1),
         milvus_bm25=settings.milvus_bm25, near_duplicate_jaccard=settings.near_duplicate_jaccard,
-        query_encoder=settings.query_encoder,
+        query_encoder=settings.query_encoder, tag_filter_threshold=settings.tag_filter_threshold,
     )
     kwargs.update(overrides)
     return build_index(list(sources or settings.sources), Path(index_path or settings.index_dir), **kwargs)

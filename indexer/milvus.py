@@ -157,11 +157,15 @@ def sparse_or_sentinel(row: dict[int, float], n_terms: int) -> dict[int, float]:
 
 
 def write_milvus(uri: str, build_id: str, store_path, texts: list[str], vectors: np.ndarray, token: str = "",
-                 batch: int = 500, keyword_index=None, bm25: str = "client") -> dict[str, Any]:
+                 batch: int = 500, keyword_index=None, bm25: str = "client", line_threshold: float = 0.0) -> dict[str, Any]:
     """Write every passage of a finished build into a new collection, then point the alias at it: readers
-    following the alias switch from the old collection to the new one at once (no downtime)."""
+    following the alias switch from the old collection to the new one at once (no downtime). `lines` holds
+    the action lines a filter finds the passage under: its tags scoring at least `line_threshold`, as in
+    the FAISS backend's columns (`indexer.tag.filter_codes`)."""
     import json
     import sqlite3
+
+    from .tag import filter_codes
 
     name = "wsis_" + "".join(ch if ch.isalnum() else "_" for ch in build_id)
     client = create_collection(uri, name, vectors.shape[1], token, bm25)
@@ -176,7 +180,7 @@ def write_milvus(uri: str, build_id: str, store_path, texts: list[str], vectors:
         m = json.loads(meta)
         out.append({"vid": vid, "passage_id": pid[:1024], "doc_id": doc_id[:1024], "text": texts[vid][:60000],
                     "dense": vectors[vid].tolist(), "kind": kind, "role": role, "year": int(year if year is not None else -1),
-                    "lines": [t["line"] for t in json.loads(lines)][:32],
+                    "lines": filter_codes(json.loads(lines), line_threshold)[:32],
                     "country": (m.get("country") or "").lower()[:256],
                     "stakeholder": (m.get("stakeholder_type") or "").lower()[:128]})
         if sparse_rows is not None:

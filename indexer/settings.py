@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .tag import FILTER_THRESHOLD
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -73,6 +75,10 @@ class Settings(BaseSettings):
     query_encoder: str = "auto"
     query_cache_size: int = 2048  # query vectors kept in memory (0: none)
     hnsw_threshold: int = 20_000  # flat FAISS index below this many passages, HNSW from it
+    # Action-line filters and facets count a passage under every tag of it scoring at least this (declared
+    # 1.0, explicit 0.9, inferred: calibrated probability), not only its first line. Applied when an index is
+    # built (recorded in its manifest; the Milvus `lines` field holds the same lines), so both backends agree.
+    tag_filter_threshold: float = FILTER_THRESHOLD  # 0.15, see indexer/tag.py
     # Question answering: abstain when the best evidence passage's cosine to the question is under
     # ask_abstain_below, when the best answer sentence's is under ask_abstain_sentence_below, when the
     # question names something the corpus never mentions and no sentence reaches

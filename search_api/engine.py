@@ -14,7 +14,7 @@ import numpy as np
 from indexer.passage_index import PassageIndex, open_passage_index
 
 from .facets import facets
-from .filters import Columns, Filters
+from .filters import Columns, Filters, filter_threshold
 from .fusion import Fusion, Hit, fuse_arrays
 
 
@@ -54,7 +54,7 @@ class Engine:
         self.query_cache_size = query_cache_size
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._qlock = threading.Lock()
-        self.cols = Columns(index.store)
+        self.cols = Columns(index.store, line_threshold=filter_threshold(index.manifest))
         self.n = self.cols.n
         self.embeddings = np.asarray(index.embeddings)
         self.tagger = index.tagger

@@ -3,12 +3,14 @@ turned into numpy columns once, when an index is loaded."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from indexer.actionlines import CODES
+from indexer.tag import filter_codes
 
 LINE_BITS = {c: 1 << i for i, c in enumerate(CODES)}
 C7_MASK = sum(v for c, v in LINE_BITS.items() if c.startswith("C7."))
@@ -47,10 +49,28 @@ def lines_of(mask: int) -> set[str]:
     return {c for c, b in LINE_BITS.items() if int(mask) & b}
 
 
+def filter_threshold(manifest: dict) -> float:
+    """The tag score at which a passage counts under a line, as its index was built with (the setting
+    `tag_filter_threshold`; 0, i.e. every stored tag, for an index built before it existed)."""
+    return float((manifest.get("tagger") or {}).get("filter_threshold", 0.0))
+
+
+def tag_line_masks(store, threshold: float) -> np.ndarray:
+    """Per passage (vid order), the bits of the lines its tags score at least `threshold` on: the lines an
+    action-line filter or facet counts it under (the same lines the Milvus `lines` field holds)."""
+    masks, seen = [], {}
+    for (tags,) in store.con.execute("SELECT action_lines FROM passages ORDER BY vid"):
+        m = seen.get(tags)
+        if m is None:
+            m = seen[tags] = line_mask(filter_codes(json.loads(tags), threshold))
+        masks.append(m)
+    return np.array(masks, dtype=np.int64)
+
+
 class Columns:
     """Per-passage columns of a loaded index (row = passage vid)."""
 
-    def __init__(self, store):
+    def __init__(self, store, line_threshold: float = 0.0):
         cols = store.columns()
         self.n = len(cols["doc_id"])
         self.doc_ids = np.array(cols["doc_id"], dtype=object)
@@ -71,7 +91,8 @@ class Columns:
         # reference pages (wiki-style summaries of documents)
         self.primary = np.array([k != "reference" or "#" in d for k, d in zip(cols["kind"], cols["doc_id"])],
                                 dtype=bool)
-        self.line_masks = np.array([line_mask(lines) for lines in cols["action_lines"]], dtype=np.int64)
+        self.line_threshold = line_threshold
+        self.line_masks = tag_line_masks(store, line_threshold)
         names, codes = np.unique(self.kinds.astype(str), return_inverse=True)
         self.kind_names, self.kind_codes = [str(x) for x in names], codes.astype(np.int64)
         names, codes = np.unique(self.roles.astype(str), return_inverse=True)

@@ -166,9 +166,16 @@ function groupCard(c, i) {
   return li;
 }
 
+// Action-line tags: the primary line first and bold; secondary lines lighter, with their score (the
+// probability that a reader would file the passage there); inferred lines under 5% are not shown.
 function tagChips(tags) {
-  return (tags || []).slice(0, 4).map((t) =>
-    el("span", {class: `chip ${t.source}`, title: `${lineNames[t.line] || t.line} (${t.source}, ${t.score})`}, t.line));
+  return (tags || []).filter((t, i) => i === 0 || t.source !== "inferred" || t.score >= 0.05).slice(0, 4).map((t, i) => {
+    const primary = t.primary ?? i === 0;
+    const pct = `${Math.round(t.score * 100)}%`;
+    return el("span", {class: `chip ${t.source} ${primary ? "primary" : "secondary"}`,
+      title: `${primary ? "primary" : "secondary"} line: ${lineNames[t.line] || t.line} (${t.source}, ${pct})`},
+      t.line, primary ? null : el("span", {class: "chip-score"}, ` ${pct}`));
+  });
 }
 
 

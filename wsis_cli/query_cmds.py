@@ -136,7 +136,7 @@ def cmd_tag(args) -> int:
     embedder = make_embedder(s)
     tagger, origin = load_tagger(args.index, embedder)
     vecs = embedder.encode([r["text"] for r in records])
-    scores = tagger.scores(vecs)
+    scores = tagger.scores(vecs, [r["text"] for r in records])
     for rec, row in zip(records, scores):
         declared = [c for c in (rec.get("declared") or []) if isinstance(c, str)]
         t = tagger.tag(rec["text"], rec.get("heading", ""), rec.get("kind", ""), declared, row)
