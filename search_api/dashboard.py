@@ -174,12 +174,21 @@ def action_line(engine: Engine, code: str, recent: int = RECENT, sessions: int =
     doc_ids = [str(engine.doc_ids[first_vid[c]]) for c in per_doc]
     docs = engine.index.store.documents(doc_ids)
     role_of = Counter(zip(codes[igf].tolist(), cols.roles[igf].tolist()))
+    # where to open each session: its most substantive passage on the line, and the first of each role
+    best: dict[tuple, int] = {}
+    for v in igf[np.lexsort((igf, -cols.substance[igf]))].tolist():
+        best.setdefault((codes[v], "all"), v)
+        best.setdefault((codes[v], str(cols.roles[v])), v)
+    rows = engine.index.store.passages(sorted(set(best.values())))
+    pid = lambda c, r: rows[best[(c, r)]].id
     by_key: dict[tuple, dict] = {}
     for c, d in zip(per_doc, doc_ids):
         meta = docs.get(d, {})
         item = {"document_id": d, "title": meta.get("title", d), "year": meta.get("year"),
                 "url": meta.get("url", ""), "passages": per_doc[c],
                 "by_role": {r: role_of[(c, r)] for r in ROLES if r != "none" and role_of[(c, r)]}}
+        item["passage_id"] = pid(c, "all")
+        item["passage_by_role"] = {r: pid(c, r) for r in item["by_role"]}
         # a session's edited and raw captions: one entry, the edited text's (raw only without it)
         key = _twin_key(meta)
         raw = bool(meta.get("metadata", {}).get("raw_captions"))

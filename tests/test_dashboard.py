@@ -82,6 +82,11 @@ def test_action_line_dashboard(client):
     assert d["recent"]["challenge"] and d["igf_session_count"] >= 1
     s = d["igf_sessions"][0]
     assert s["passages"] >= 1 and s["title"] and s["passages"] == max(x["passages"] for x in d["igf_sessions"])
+    for pid in [s["passage_id"], *s["passage_by_role"].values()]:  # where the page opens the session
+        p = client.get(f"/passages/{pid}").json()
+        assert p["document_id"] == s["document_id"] and "C5" in str(p["action_lines"])
+    assert {p: client.get(f"/passages/{pid}").json()["role"] for p, pid in s["passage_by_role"].items()} == \
+        {r: r for r in s["passage_by_role"]}
     assert client.get("/action-lines/c5").json()["code"] == "C5"
     assert client.get("/action-lines/C7").json()["sub_lines"][0] == "C7.e-government"
     r = client.get("/action-lines/C99")

@@ -259,6 +259,12 @@ def test_dashboard_of_c5_timeline_cited_recommendations_and_clickable_numbers(se
     page.wait_for_selector(".initiatives .problem-group, .initiatives .ungrouped")
     assert page.locator(".sessions .session-list li").count() >= 1
     shot(page, "dashboard-C5")
+    # a session's count opens the session at its passage on the line
+    page.locator(".sessions .session-list li").first.locator("a.ctx-link").click()
+    page.wait_for_selector("#doc h1")
+    assert page.locator("#doc .focus").count() >= 1 and params(page)["p"]
+    page.go_back()
+    page.wait_for_selector(".stat-recommendation dd a")
     # a number is a link into the passages it counts
     stat = page.locator(".stat-recommendation dd a")
     n = int(stat.inner_text())

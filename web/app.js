@@ -254,7 +254,7 @@ function renderTimeline(yearKind, p, caption, kindCounts) {
   const one = p.get("year_from") && p.get("year_from") === p.get("year_to") ? p.get("year_from") : null;
   const inKinds = Object.values(kindCounts || {}).reduce((a, n) => a + n, 0);
   const dated = Object.values(yearKind).reduce((a, y) => a + Object.values(y).reduce((b, n) => b + n, 0), 0);
-  const chart = yearChart({data: yearKind, caption, undated: Math.max(0, inKinds - dated),
+  const chart = yearChart({data: yearKind, caption, undated: Math.max(0, inKinds - dated), compact: true,
     series: Object.keys(KIND_NAMES).map((k) => ({key: k, name: KIND_NAMES[k]})), href: yearHref,
     cellHref: (y, k) => { const q = new URL(yearHref(y), location.origin).searchParams; q.set("kind", k); return `/?${q}`; },
     selected: one});
@@ -367,16 +367,17 @@ async function renderDocument(docId, pid) {
   let lastHeading = null;
   const body = [];
   d.sections.forEach((s, i) => {
-    if (s.heading && s.heading !== lastHeading) { body.push(el("h3", {}, s.heading)); lastHeading = s.heading; }
+    if (s.heading && s.heading !== lastHeading) { body.push(el("h2", {class: "doc-h"}, s.heading)); lastHeading = s.heading; }
     if (s.page && (i === 0 || d.sections[i - 1].page !== s.page)) body.push(el("p", {class: "ctx"}, `Page ${s.page}`));
     body.push(secs[i]);
   });
   const meta = d.metadata || {};
   box.replaceChildren(
     el("h1", {}, d.title),
-    el("div", {class: "meta"}, el("span", {class: "badge"}, KIND_NAMES[d.kind] || d.kind), d.year ? String(d.year) : "",
-      meta.organisation || "", meta.country || "", meta.facilitator ? `Facilitator: ${meta.facilitator}` : "",
-      d.url ? el("a", {href: d.url, rel: "noopener noreferrer", target: "_blank"}, "Source") : d.source),
+    el("div", {class: "meta"}, el("span", {class: "badge"}, KIND_NAMES[d.kind] || d.kind),
+      ...[d.year ? String(d.year) : "", meta.organisation, meta.country,
+        meta.facilitator ? `Facilitator: ${meta.facilitator}` : ""].filter(Boolean).map((t) => el("span", {}, t)),
+      d.url ? el("a", {href: d.url, rel: "noopener noreferrer", target: "_blank"}, "Source") : el("span", {}, d.source)),
     ...body);
   const f = $("focus");
   if (f) f.scrollIntoView({block: "center"});
@@ -492,7 +493,7 @@ async function ask(question) {
           ` (${x.country || KIND_NAMES[x.kind]})`))));
     } else if (event === "done") {
       if (numbers.size) {
-        bot.append(el("ol", {class: "sources"}, ...[...numbers.entries()].map(([pid, n]) => {
+        bot.append(el("p", {class: "run"}, "Sources:"), el("ol", {class: "sources"}, ...[...numbers.entries()].map(([pid, n]) => {
           const c = cards[pid] || {};
           return el("li", {value: n}, el("button", {type: "button", class: "link", onclick: () => openPassage(pid)},
             `${c.title || pid}${c.year ? ", " + c.year : ""}${where(c) ? ", " + where(c) : ""}`));

@@ -32,7 +32,7 @@ function niceScale(max) {
 
 /**
  * yearChart({data: {"2020": {key: n}}, series: [{key, name}], caption, href(year), cellHref(year, key),
- *            seriesHref(key), selected: year|null, unit: "passages", undated: n})
+ *            seriesHref(key), selected: year|null, unit: "passages", undated: n, note: "...", compact: bool})
  * returns a <figure> holding the chart, its legend (totals per series), the read-out line and a
  * <details> table of the same counts (every cell a link when cellHref is given).
  */
@@ -55,13 +55,14 @@ export function yearChart(opts) {
   const {top, step} = niceScale(max);
   // drawn for the width it will have: on a phone the same 12px text in a narrower drawing
   const narrow = window.matchMedia("(max-width: 600px)").matches;
-  const W = narrow ? 360 : 640, H = narrow ? 200 : 210, L = 58, R = 8, T = 18, B = 26;
+  const W = narrow ? 360 : 640, H = opts.compact ? (narrow ? 150 : 170) : (narrow ? 200 : 210), L = 58, R = 8, T = 18, B = 26;
   const pw = W - L - R, ph = H - T - B;
   const colW = pw / axis.length;
   const bw = Math.max(3, Math.min(56, colW * 0.72));
   const yPos = (v) => T + ph - (v / top) * ph;
   const hint = (href ? "Point at or focus a bar for its counts; click it to list those passages." :
-    "Point at or focus a bar for its counts.") + (opts.undated ? ` ${fmt(opts.undated)} ${unit} without a year are not shown.` : "");
+    "Point at or focus a bar for its counts.") + (opts.undated ? ` ${fmt(opts.undated)} ${unit} without a year are not shown.` : "") +
+    (opts.note ? ` ${opts.note}` : "");
   const readout = el("p", {class: "readout", "aria-hidden": "true"}, hint);
   const describe = (y) => {
     const parts = series.map((s) => [s.name, (data[y] || {})[s.key] || 0]).filter(([, n]) => n > 0)

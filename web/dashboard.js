@@ -57,8 +57,10 @@ function sessionsBlock(d) {
     el("h2", {id}, "IGF sessions that discussed it"),
     sessions.length ? el("ol", {class: "session-list"}, ...sessions.map((s) => el("li", {},
       link(docLink({document_id: s.document_id}), s.title), s.year ? ` (${s.year})` : "", " ",
-      el("span", {class: "ctx"}, `${plural(s.passages, "passage")} on the line`),
-      ...Object.entries(s.by_role).map(([r, n]) => el("span", {class: `badge role-${r}`}, `${n} ${r}`)))))
+      link(docLink({document_id: s.document_id, passage_id: s.passage_id}), `${plural(s.passages, "passage")} on the line`,
+        {class: "ctx-link", "aria-label": `${plural(s.passages, "passage")} on the line (${d.code}): open the session there`}),
+      ...spaced(Object.entries(s.by_role).map(([r, n]) => link(docLink({document_id: s.document_id,
+        passage_id: (s.passage_by_role || {})[r]}), `${n} ${r}`, {class: `badge role-${r}`}))))))
       : el("p", {class: "ctx"}, "No IGF session passages are tagged with this line."),
     d.igf_session_count ? el("p", {}, link(searchHref({action_line: d.code, kind: "igf_transcript"}),
       `All ${fmt(d.igf_session_count)} sessions, ${fmt(d.by_kind.igf_transcript || 0)} passages →`)) : null);
@@ -123,6 +125,7 @@ export async function renderDashboard(box, code, {openPassage}) {
     numbers(d),
     el("div", {class: "dash-charts"},
       yearChart({data: d.year_role, series: roleSeries, caption: "Passages per year, by role", undated: d.undated,
+        note: d.by_role.none ? `${plural(d.by_role.none, "passage")} with no role are left out.` : "",
         href: (y) => searchHref({action_line: d.code, year: y}),
         cellHref: (y, r) => searchHref({action_line: d.code, year: y, role: r}),
         seriesHref: (r) => searchHref({action_line: d.code, role: r})}),
