@@ -26,8 +26,17 @@ from .crawl_adapters import ADAPTERS, Extracted
 from .crawl_rules import BadUrl, Refused, SourceConfig, check_address, check_literal, load_sources, normalise
 from .crawl_state import STATE_FILE, CrawlReport, State
 
-__all__ = ["BadUrl", "Crawler", "CrawlReport", "Refused", "SourceConfig", "check_address", "check_literal", "load_sources",
-           "normalise"]
+__all__ = [
+    "BadUrl",
+    "CrawlReport",
+    "Crawler",
+    "Refused",
+    "SourceConfig",
+    "check_address",
+    "check_literal",
+    "load_sources",
+    "normalise",
+]
 
 log = logging.getLogger(__name__)
 

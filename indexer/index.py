@@ -3,6 +3,7 @@ written into a fresh folder and swapped in atomically through a symlink."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -53,7 +54,8 @@ class IndexWriter:
     def write_vectors(self, vectors: np.ndarray, hnsw_threshold: int = 20_000, hnsw_m: int = 32,
                       ef_construction: int = 80, ef_search: int = 64) -> dict[str, Any]:
         """Flat inner-product index up to `hnsw_threshold` vectors, HNSW above it (with its recall@10
-        against the flat scan measured on real vectors of this index). Returns the manifest entry."""
+        against the flat scan, measured with noisy copies of this index's vectors as queries: see
+        hnsw_recall). Returns the manifest entry."""
         import faiss
 
         np.save(self.dir / "embeddings.npy", vectors)
@@ -77,7 +79,8 @@ class IndexWriter:
         return info
 
     def commit(self, manifest: dict[str, Any], keep: int = 2) -> Path:
-        manifest = {**manifest, "complete": True, "build_id": self.build_id, "format_version": FORMAT_VERSION}
+        manifest = {**manifest, "complete": True, "build_id": self.build_id, "format_version": FORMAT_VERSION,
+                    "files": file_records(self.dir)}
         _write_json_durably(self.dir / MANIFEST, manifest)
         final = self.builds / self.build_id
         os.replace(self.dir, final)
@@ -99,7 +102,9 @@ class IndexWriter:
 
 
 def hnsw_recall(index, vectors: np.ndarray, queries: int = 200, k: int = 10, seed: int = 0) -> float:
-    """Recall@10 of an HNSW index against exact search, with stored vectors (slightly perturbed) as queries."""
+    """Recall@10 of an HNSW index against exact search. The queries are not real queries: they are copies of
+    200 indexed vectors with Gaussian noise (sigma 0.02) added and renormalised, so the figure says how well
+    HNSW finds near neighbours of stored points (`wsis bench` measures it with real query texts)."""
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(vectors), size=min(queries, len(vectors)), replace=False)
     q = vectors[pick] + rng.normal(0, 0.02, size=(len(pick), vectors.shape[1])).astype(np.float32)
@@ -155,12 +160,72 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+# ------------------------------------------------------------------ integrity: sizes and checksums
+
+FULL_HASH_MAX_BYTES = 16 * 2**20  # files up to this size are hashed whole
+EDGE_BYTES = 2**20  # larger files: their size, and a hash of their first and last MiB
+
+
+def file_digest(path: Path, size: int) -> tuple[str, str]:
+    """(how it was hashed, SHA-256 hex). Whole file up to 16 MiB; above, the first and the last MiB (a
+    large file damaged only in its middle passes this check, and is caught when it is read at load)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        if size <= FULL_HASH_MAX_BYTES:
+            for block in iter(lambda: f.read(2**20), b""):
+                h.update(block)
+            return "all", h.hexdigest()
+        h.update(f.read(EDGE_BYTES))
+        f.seek(size - EDGE_BYTES)
+        h.update(f.read(EDGE_BYTES))
+    return "first+last MiB", h.hexdigest()
+
+
+def file_records(folder: Path) -> dict[str, dict[str, Any]]:
+    """Size and checksum of every file of a build (the manifest excepted), keyed by relative path."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if rel == MANIFEST or rel.endswith(".tmp"):
+            continue
+        size = path.stat().st_size
+        how, digest = file_digest(path, size)
+        out[rel] = {"bytes": size, "sha256": digest, "hashed": how}
+    return out
+
+
+def verify_files(real: Path, manifest: dict[str, Any]) -> None:
+    """Check every file the manifest records: present, same size, same checksum. Raises IndexError_ with one
+    line naming the first broken file. A manifest from before these records is not checked (logged)."""
+    records = manifest.get("files")
+    if not isinstance(records, dict):
+        log.warning("index %s records no file checksums (built before they were written); not verified", real)
+        return
+    for rel, rec in records.items():
+        path = real / rel
+        if not path.is_file():
+            raise IndexError_(f"index at {real} is damaged: {rel} is missing; rebuild it with `wsis build`")
+        size = path.stat().st_size
+        if size != rec.get("bytes"):
+            raise IndexError_(f"index at {real} is damaged: {rel} has {size} bytes, the build wrote "
+                              f"{rec.get('bytes')}; rebuild it with `wsis build`")
+        if file_digest(path, size)[1] != rec.get("sha256"):
+            raise IndexError_(f"index at {real} is damaged: {rel} does not match its checksum; rebuild it with "
+                              f"`wsis build`")
+
+
 def read_manifest(index_path: Path) -> dict[str, Any]:
     real = Path(os.path.realpath(index_path))
     mf = real / MANIFEST
     if not mf.exists():
         raise IndexError_(f"no index at {index_path} (run `wsis build` first)")
-    manifest = json.loads(mf.read_text())
+    try:
+        manifest = json.loads(mf.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        raise IndexError_(f"index at {real} is damaged: {MANIFEST} is not readable JSON ({type(exc).__name__}: "
+                          f"{str(exc)[:120]}); rebuild it with `wsis build`") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("counts"), dict):
+        raise IndexError_(f"index at {real} is damaged: {MANIFEST} is not an index manifest; rebuild it")
     if not manifest.get("complete"):
         raise IndexError_(f"index at {real} is incomplete")
     manifest["path"] = str(real)
@@ -196,18 +261,41 @@ def load_index(index_path: Path, expected_model: str | None = None, expected_dim
         raise IndexError_(f"index vectors have dimension {model.get('dim')}, the model gives {expected_dim}")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexError_(f"index format {manifest.get('format_version')} is not {FORMAT_VERSION}; rebuild it")
+    verify_files(real, manifest)
     kind = manifest.get("vector_index", {}).get("type", "IndexFlatIP")
     flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if kind == "IndexFlatIP" else 0
-    vectors = faiss.read_index(str(real / "vectors.faiss"), flags)
+
+    def part(name: str, read):
+        """Read one part; any failure is a one-line refusal naming the file (never a traceback later)."""
+        try:
+            return read()
+        except IndexError_:
+            raise
+        except Exception as exc:
+            raise IndexError_(f"index at {real} is damaged: {name} cannot be read ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:160] if str(exc) else ''}); rebuild it with `wsis build`") \
+                from None
+
+    vectors = part("vectors.faiss", lambda: faiss.read_index(str(real / "vectors.faiss"), flags))
     if kind == "IndexHNSWFlat":
         vectors.hnsw.efSearch = int(manifest["vector_index"].get("ef_search", 64))
-    embeddings = np.load(real / "embeddings.npy", mmap_mode="r")
-    keyword = KeywordIndex.load(real / "keyword")
-    store = Store(real / "store.sqlite")
+    embeddings = part("embeddings.npy", lambda: np.load(real / "embeddings.npy", mmap_mode="r"))
+    keyword = part("keyword", lambda: KeywordIndex.load(real / "keyword"))
+    store = part("store.sqlite", lambda: _open_store(real / "store.sqlite"))
     n = manifest["counts"]["passages"]
-    if vectors.ntotal != n or keyword.size != n or store.count() != n:
+    if vectors.ntotal != n or keyword.size != n or store.count() != n or len(embeddings) != n:
         raise IndexError_(f"index parts disagree on the passage count (manifest {n}, faiss {vectors.ntotal}, "
-                          f"bm25 {keyword.size}, store {store.count()})")
-    tagger = Tagger.load(real / "tagger.npz") if (real / "tagger.npz").exists() else None
-    return LoadedIndex(real, manifest, vectors, embeddings, keyword, store, tagger, load_initiatives(real))
+                          f"bm25 {keyword.size}, store {store.count()}, embeddings {len(embeddings)})")
+    tagger = part("tagger.npz", lambda: Tagger.load(real / "tagger.npz")) if (real / "tagger.npz").exists() else None
+    initiatives = part("initiatives", lambda: load_initiatives(real))
+    return LoadedIndex(real, manifest, vectors, embeddings, keyword, store, tagger, initiatives)
+
+
+def _open_store(path: Path) -> Store:
+    """The passage store, checked to answer: its schema and a count (a damaged page fails here)."""
+    if not path.is_file():
+        raise FileNotFoundError(path)
+    store = Store(path)
+    store.count()
+    return store
 

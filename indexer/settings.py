@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     ask_rate_burst: int = 10
     cors_origins: list[str] = []
     admin_token: str = ""
+    # Addresses or networks of reverse proxies whose X-Forwarded-For is believed for the rate limit (JSON
+    # list, e.g. ["127.0.0.1/32"]); empty = the TCP peer is the client, whatever the header says.
+    trusted_proxies: list[str] = []
+    # /ask answer work: this many questions answered at once on threads of their own, this many more
+    # waiting; beyond that 503 with Retry-After (bounds the server's memory under concurrent questions).
+    ask_workers: int = 2
+    ask_queue: int = 8
+    ask_retry_after_s: int = 2
     # Passage-index backend: "faiss" (embedded, default) or "milvus" (WSIS_MILVUS_URI: a milvus-lite file
     # path such as var/milvus.db, or a Milvus Distributed URI such as http://milvus:19530).
     backend: str = "faiss"

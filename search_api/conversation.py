@@ -5,9 +5,9 @@ intent where it says nothing of its own, and replaces the scope (place, speaker,
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
@@ -43,13 +43,16 @@ class Conversations:
         self._lock = threading.Lock()
 
     def get_or_create(self, cid: str | None) -> Conversation:
+        """The conversation `cid` names if the server gave that id out and it is still alive; otherwise a new
+        conversation under a fresh server-generated id (128 random bits), never the one the client sent: an
+        id cannot be chosen, so a client cannot guess or share its way into another client's conversation."""
         now = time.time()
         with self._lock:
             for key in [k for k, c in self._data.items() if now - c.updated > self.max_age_s]:
                 del self._data[key]
             conv = self._data.get(cid) if cid else None
             if conv is None:
-                conv = Conversation(id=cid if cid and len(cid) <= 64 and cid.isprintable() else uuid.uuid4().hex)
+                conv = Conversation(id=secrets.token_urlsafe(16))
                 self._data[conv.id] = conv
             self._data.move_to_end(conv.id)
             conv.updated = now

@@ -17,10 +17,11 @@ class ApiError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, details: Any = None):
+    def __init__(self, message: str, details: Any = None, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = headers
 
 
 class BadRequest(ApiError):
@@ -33,6 +34,15 @@ class NotFound(ApiError):
 
 class Unavailable(ApiError):
     status, code = 503, "unavailable"
+
+
+class Busy(ApiError):
+    """All answer workers busy and the queue full: try again after Retry-After."""
+    status, code = 503, "busy"
+
+
+STATUS_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
+                422: "invalid_request", 429: "rate_limited", 503: "unavailable"}
 
 
 def error_body(status: int, code: str, message: str, details: Any = None) -> dict:
@@ -53,7 +63,8 @@ def _clean_validation(errors: list) -> list[dict]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(request: Request, exc: ApiError):
-        return JSONResponse(error_body(exc.status, exc.code, exc.message, exc.details), status_code=exc.status)
+        return JSONResponse(error_body(exc.status, exc.code, exc.message, exc.details), status_code=exc.status,
+                            headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
@@ -63,8 +74,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 429: "rate_limited"}.get(
-            exc.status_code, "http_error")
+        code = STATUS_CODES.get(exc.status_code, "http_error")
         return JSONResponse(error_body(exc.status_code, code, str(exc.detail)), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
@@ -72,3 +82,23 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception):
         log.exception("unhandled error on %s", request.url.path)
         return JSONResponse(error_body(500, "internal_error", "internal error"), status_code=500)
+
+
+def json_cors_middleware():
+    """Starlette's CORSMiddleware answers a refused preflight with plain text; this one answers in the error
+    shape (same decisions otherwise)."""
+    from starlette.middleware.cors import CORSMiddleware
+    from starlette.responses import PlainTextResponse
+
+    class JsonCORSMiddleware(CORSMiddleware):
+        def preflight_response(self, request_headers):
+            response = super().preflight_response(request_headers)
+            if isinstance(response, PlainTextResponse) and response.status_code >= 400:
+                message = response.body.decode("utf-8", "replace")
+                headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-type",
+                                                                                          "content-length")}
+                return JSONResponse(error_body(response.status_code, "cors_refused", message),
+                                    status_code=response.status_code, headers=headers)
+            return response
+
+    return JsonCORSMiddleware

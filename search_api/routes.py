@@ -8,8 +8,11 @@ import logging
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+
+from indexer.actionlines import FILTER_CODES
 
 from . import dashboard, errors, grouped, related as related_, related_groups as related_groups_, service
 from .answer import AnswerSettings, answer, answer_json
@@ -45,6 +48,16 @@ def server_timing(timing_ms: dict[str, float]) -> dict[str, str]:
 router = APIRouter()
 
 
+def codes(values: list[str] | None) -> list[str] | None:
+    """Action-line filters over HTTP: exactly the codes the OpenAPI document lists (C1..C11, C7, C7.<sub>);
+    the CLI and the question parser keep accepting looser spellings."""
+    for v in values or []:
+        if v not in FILTER_CODES:
+            raise errors.BadRequest(f"unknown action line {v!r}",
+                                    {"field": "action_line", "allowed": sorted(FILTER_CODES)})
+    return values
+
+
 @router.get("/search", summary="Hybrid search over passages, with filters and facets")
 def search(
     engine: EngineDep,
@@ -63,7 +76,7 @@ def search(
 ):
     """Passages matching the query, each with its document, tags and a highlighted snippet; facet counts
     over the whole match set; the query actually run; timing per stage."""
-    f = service.make_filters(action_line, kind, role, year_from, year_to, country, stakeholder)
+    f = service.make_filters(codes(action_line), kind, role, year_from, year_to, country, stakeholder)
     if group_by == "document":  # one card per document, with the document's other ranked passages
         out = grouped.search_grouped(engine, q, k=k, offset=offset, filters=f, mode=mode)
     else:
@@ -80,7 +93,7 @@ def filter_params(
     country: Annotated[list[str] | None, Query(max_length=100)] = None,
     stakeholder: Annotated[list[str] | None, Query(max_length=100)] = None,
 ):
-    return service.make_filters(action_line, kind, role, year_from, year_to, country, stakeholder)
+    return service.make_filters(codes(action_line), kind, role, year_from, year_to, country, stakeholder)
 
 
 FiltersDep = Annotated[service.Filters, Depends(filter_params)]
@@ -123,6 +136,8 @@ def related(engine: EngineDep, document_id: Annotated[str | None, Query(max_leng
     """For exactly one of a document, a passage or a text: initiatives on the same problem (names of who and
     where left out), the IGF discussions and report recommendations on it, the seed's organisation's and
     country's other initiatives apart; each item with why (shared key phrases, similarity, shared lines)."""
+    if sum(x is not None for x in (document_id, passage_id, text)) != 1:  # an empty value counts as given
+        raise errors.BadRequest("give exactly one of document_id, passage_id or text")
     return FastJSON(related_.related(engine, document_id=document_id, passage_id=passage_id, text=text, k=k))
 
 
@@ -131,6 +146,9 @@ def related_groups(engine: EngineDep, action_line: Annotated[str | None, Query(m
                    q: Annotated[str | None, Query(max_length=service.MAX_QUERY_CHARS)] = None,
                    limit: Annotated[int, Query(ge=2, le=400)] = 100):
     """Groups of initiatives on the same problem, each labelled with its shared key phrases."""
+    codes([action_line] if action_line is not None else None)
+    if q is not None:
+        service.clean_query(q)  # a blank q is a 400, not "no q"
     return FastJSON(related_groups_.related_groups(engine, action_line=action_line, q=q, limit=limit))
 
 
@@ -188,27 +206,32 @@ def _ask_args(request: Request, body: AskRequest):
         raise errors.Unavailable("the encoder is still loading; try again in a few seconds")
     question = service.clean_query(body.question)
     f = body.filters
-    filters = service.make_filters(f.action_line, f.kind, f.role, f.year_from, f.year_to, f.country, f.stakeholder)
+    filters = service.make_filters(codes(f.action_line), f.kind, f.role, f.year_from, f.year_to, f.country,
+                                   f.stakeholder)
     conv = request.app.state.conversations.get_or_create(body.conversation_id)
     cfg = AnswerSettings.from_settings(request.app.state.settings)
     return engine, question, filters, conv, request.app.state.conversations, cfg, request.app.state.generator
 
 
 @router.post("/ask", summary="Answer a question from the indexed documents, with citations")
-def ask(body: AskRequest, request: Request):
+async def ask(body: AskRequest, request: Request):
     """An extractive answer: 2-5 sentences, each a verbatim span of the passage it cites; abstains when the
-    evidence is weak. Follow-ups (same conversation_id) inherit the previous topic and filters."""
-    return FastJSON(answer_json(*_ask_args(request, body)))
+    evidence is weak. Follow-ups (same conversation_id) inherit the previous topic and filters. The answer
+    work runs on a small pool of its own (`WSIS_ASK_WORKERS`, `WSIS_ASK_QUEUE`): 503 with Retry-After
+    when it is full."""
+    args = await run_in_threadpool(_ask_args, request, body)
+    return FastJSON(await request.app.state.ask_pool.run(answer_json, *args))
 
 
 @router.post("/ask/stream", summary="The same answer as server-sent events")
-def ask_stream(body: AskRequest, request: Request):
+async def ask_stream(body: AskRequest, request: Request):
     """Events: `meta`, `passages` (cards), one `sentence` per answer sentence, `related`, `done`."""
-    args = _ask_args(request, body)  # validation errors surface before the stream starts
+    args = await run_in_threadpool(_ask_args, request, body)  # validation errors surface before the stream
+    items = request.app.state.ask_pool.stream(answer, *args)  # and so does a full pool (503)
 
-    def events():
+    async def events():
         try:
-            for name, data in answer(*args):
+            async for name, data in items:
                 yield f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
         except Exception:  # the stream has started: report in-band, in the error shape
             log.exception("error while streaming an answer")
@@ -224,7 +247,7 @@ def admin_reload(request: Request):
     """Swap in the current build: the new engine is loaded fully first, then replaces the old one in one
     assignment; requests in flight finish on the engine they started with."""
     token = request.app.state.settings.admin_token
-    given = request.headers.get("x-admin-token", "")
-    if not token or not hmac.compare_digest(token, given):
+    given = request.headers.get("x-admin-token", "")  # decoded as latin-1: encoding it gives the bytes sent
+    if not token or not hmac.compare_digest(token.encode("utf-8"), given.encode("latin-1", "replace")):
         raise errors.NotFound("Not Found")
     return reload_engine(request.app)

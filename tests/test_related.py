@@ -5,6 +5,7 @@ entries of one organisation in Kenya, one of another organisation in Nepal)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -135,6 +136,10 @@ def test_an_index_without_initiatives_loads_and_falls_back(built_index, embedder
     shutil.copytree(os.path.realpath(built_index[0]), copy)
     (copy / "initiatives.npy").unlink()
     (copy / "initiatives.json").unlink()
+    manifest = json.loads((copy / "manifest.json").read_text())  # as an older build: no record of them
+    for name in ("initiatives.npy", "initiatives.json"):
+        manifest.get("files", {}).pop(name, None)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
     old = load_index(copy)
     assert old.initiatives is None
     r = related(Engine(old, embedder), document_id=ALLIANCE[0])

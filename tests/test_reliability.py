@@ -58,10 +58,37 @@ def test_hostile_corpus_builds_within_memory_bound(tmp_path):
     assert peak_mib < MEMORY_BOUND_MIB
 
 
-def test_kill9_mid_build_never_replaces_the_last_good_index(tmp_path, embedder):
+def _kill_inside_write_phase(cmd, env, builds: Path, offset: float, limit: float = 120.0):
+    """Start a build, wait for its `.partial` folder (the write phase begins when the index writer creates
+    it, after parsing, embedding and tagging), kill -9 it `offset` seconds later. Returns (files in the
+    .partial folder at the kill, or None when the build finished first; the process)."""
+    known = set(builds.glob("*.partial")) if builds.exists() else set()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + limit
+    partial = None
+    while partial is None and proc.poll() is None and time.monotonic() < deadline:
+        fresh = set(builds.glob("*.partial")) - known if builds.exists() else set()
+        partial = next(iter(fresh), None)
+        time.sleep(0.003)
+    if partial is None:
+        proc.wait()
+        return None, proc
+    time.sleep(offset)
+    files = sorted(p.relative_to(partial).as_posix() for p in partial.rglob("*") if p.is_file()) \
+        if partial.exists() else None
+    if proc.poll() is not None:  # committed and exited before the kill
+        return None, proc
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return files, proc
+
+
+def test_kill9_inside_the_write_phase_never_replaces_the_last_good_index(tmp_path, embedder):
+    """kill -9 while the new index is being written and committed (store, vectors, keyword index, ONNX
+    export, initiatives, manifest): the last good index keeps serving, and the next build succeeds."""
     from indexer.build import build_index
     from indexer.chunk import ChunkSettings
-    from indexer.index import load_index, read_manifest
+    from indexer.index import builds_dir, load_index, read_manifest
 
     index = tmp_path / "index"
     src = tmp_path / "src"
@@ -70,31 +97,33 @@ def test_kill9_mid_build_never_replaces_the_last_good_index(tmp_path, embedder):
                 model_name=MODEL_NAME)
     good = read_manifest(index)["build_id"]
     (src / "extra.md").write_text("# Extra\n\nA new page about satellite broadband for islands.\n")
-    rng = random.Random(7)
-    killed = 0
-    for delay in sorted(rng.uniform(0.5, 9.0) for _ in range(3)):
-        env = {**os.environ, "WSIS_CACHE_DIR": str(tmp_path / "nocache")}
-        proc = subprocess.Popen([WSIS, "build", "--source", str(src), "--index", str(index), "--quiet", "--no-cache"],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        if proc.poll() is not None:  # finished before the kill: a complete build may be swapped in
+    env = {**os.environ, "WSIS_CACHE_DIR": str(tmp_path / "nocache")}
+    cmd = [WSIS, "build", "--source", str(src), "--index", str(index), "--quiet", "--no-cache"]
+    rng = random.Random(17)
+    # from the first file of the store to the ONNX export and the initiatives (about 2-3 s on this machine)
+    offsets = [0.0, rng.uniform(0.02, 0.2), rng.uniform(0.3, 1.2), rng.uniform(1.2, 2.5)]
+    landed = []
+    for i, offset in enumerate(offsets):
+        files, proc = _kill_inside_write_phase(cmd, env, builds_dir(index.absolute()), offset)
+        if files is None:  # finished before the kill: a complete build may be swapped in
             good = read_manifest(index)["build_id"]
             continue
-        if killed == 0:  # a server started while a build is running serves the last complete index
+        landed.append((round(offset, 2), len(files), "onnx export begun" if any(
+            f.startswith("query_encoder") for f in files) else "before the ONNX export"))
+        if len(landed) == 1:  # a server started while a build is being written serves the last complete index
             from indexer.settings import Settings
             from search_api.app import create_app
 
             with TestClient(create_app(Settings(index_dir=index))) as c:
                 assert c.get("/health").json()["build_id"] == good
                 assert c.get("/search", params={"q": "broadband"}).json()["build_id"] == good
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        killed += 1
-        assert read_manifest(index)["build_id"] == good, "a killed build must not be swapped in"
-        loaded = load_index(index, expected_model=MODEL_NAME)  # loads, complete and consistent
+        assert read_manifest(index)["build_id"] == good, "a build killed while writing must not be swapped in"
+        loaded = load_index(index, expected_model=MODEL_NAME)  # loads, complete, consistent, checksums match
         assert loaded.manifest["build_id"] == good
-    print(f"\nkill -9 mid-build: {killed} builds killed, the last good index served after each")
-    assert killed >= 2
+    print(f"\nkill -9 inside the write phase: {len(landed)} builds killed (offset s, files written, stage): "
+          f"{landed}; the last good index served after each")
+    assert len(landed) >= 3
+    assert len({n for _, n, _ in landed}) >= 2, "the kills should land at different points of the write"
     proc = run_build(src, index, tmp_path / "r.json")
     assert proc.returncode == 0, proc.stderr
     assert read_manifest(index)["build_id"] != good

@@ -107,7 +107,9 @@ def eval_retrieval(args, s) -> int:
     for line in ev.format_results(results):
         print(line)
     print(f"(hybrid fusion: {fusion.method}, dense weight {fusion.weight})\n")
-    lines = ev.compare(results)
+    # a data set that was asked for and not evaluated (absent, not built) is a failure, not a silent skip
+    lines = [f"[FAIL] {name}: no figures (its data was not found or could not be loaded)"
+             for name in names if name not in results] + ev.compare(results)
     for line in lines:
         print(line)
     if args.json:

@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--fusion", choices=("convex", "rrf"), help="retrieval: hybrid fusion (default: the setting)")
     ev.add_argument("--weight", type=float, help="retrieval: dense weight of convex fusion (default: the setting)")
     ev.add_argument("--per-query", metavar="FILE", help="retrieval: per-query scores file (default beside --json)")
-    ev.add_argument("--strict", action="store_true", help="retrieval: exit 1 when a figure is [FAIL]")
+    ev.add_argument("--strict", action="store_true",
+                    help="retrieval: exit 1 when a figure is [FAIL] or a data set asked for has no figures")
     ev.add_argument("--backend", choices=("faiss", "milvus"), help="retrieval: passage index backend (default faiss)")
     ev.add_argument("--work-milvus", default="var/eval/milvus.db",
                     help="retrieval: milvus-lite file for --backend milvus (default var/eval/milvus.db)")

@@ -11,9 +11,7 @@ from .common import settings
 def cmd_serve(args) -> int:
     import os
 
-    import uvicorn
-
-    from indexer.index import IndexError_, read_manifest
+    from indexer.index import IndexError_, load_index, read_manifest
 
     if args.index:
         os.environ["WSIS_INDEX_DIR"] = str(Path(args.index).absolute())
@@ -21,8 +19,9 @@ def cmd_serve(args) -> int:
 
         get_settings.cache_clear()
     s = settings()
-    try:
+    try:  # the whole index is checked (sizes, checksums, every part readable) before anything is served
         m = read_manifest(s.index_dir)
+        load_index(s.index_dir, expected_model=s.model_name).store.con.close()
     except IndexError_ as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -33,8 +32,8 @@ def cmd_serve(args) -> int:
         return 2
     print(f"serving index {m['build_id']} ({m['counts']['passages']} passages, {built} backend) on "
           f"http://{args.host}:{args.port}/", flush=True)
-    from search_api.app import create_app
+    from search_api.app import create_app, serve
 
-    uvicorn.run(create_app(s), host=args.host, port=args.port, log_level="warning" if not args.verbose else "info",
-                access_log=args.verbose)
+    serve(create_app(s), host=args.host, port=args.port, log_level="warning" if not args.verbose else "info",
+          access_log=args.verbose)
     return 0

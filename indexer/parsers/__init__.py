@@ -30,6 +30,7 @@ class SourceResult:
     skipped: list[Failure] = field(default_factory=list)
     files_read: int = 0
     files_reused: int = 0  # parsed documents taken from the cache (file unchanged since last build)
+    cache_errors: int = 0  # unreadable parse-cache entries (logged, the file parsed again)
 
 
 def iter_files(root: Path) -> Iterator[Path]:
@@ -155,8 +156,10 @@ def read_source(root: Path, max_bytes: int = 30_000_000, cache_dir: Path | None 
                     result.documents.extend(pickle.loads(cached.read_bytes()))
                     result.files_reused += 1
                     continue
-                except Exception:  # a damaged cache entry is parsed again
-                    pass
+                except Exception as exc:  # a damaged cache entry is said, then the file is parsed again
+                    log.warning("parse cache entry %s for %s is unreadable (%s: %s); parsing the file again",
+                                cached, rel, type(exc).__name__, exc)
+                    result.cache_errors += 1
         try:
             docs = parse_file(path, root, max_bytes)
             result.documents.extend(docs)
