@@ -19,8 +19,8 @@ from .errors import NotFound
 from .facets import facets
 from .filters import Filters
 from .fusion import Hit
-from .grouped import doc_codes
-from .present import mark, passage_cards
+from .grouped import doc_codes, role_excerpt
+from .present import passage_cards
 
 RECENT = 5  # recommendations and challenges shown per role
 SESSIONS = 10  # IGF sessions listed (the count says how many there are)
@@ -80,9 +80,14 @@ def citation(card: dict) -> str:
     return f"{card.get('title', '')} ({bits})" + (f", {where}" if where else "") + (f"; {who}" if who else "")
 
 
+_TITLE_STOP = {"the", "a", "an", "of", "in", "on", "and", "for", "to", "at"}
+
+
 def _twin_key(doc: dict) -> tuple:
-    """The edited and raw captions of one IGF session are two documents with one title: one key."""
-    return (doc.get("title", "").strip().lower(), doc.get("year")) if doc.get("title") else (doc.get("id"),)
+    """The edited and raw captions of one IGF session are two documents whose titles differ at most in small
+    words ("... in the post pandemic times" / "... in post pandemic times"): one key."""
+    words = tuple(w for w in re.findall(r"[a-z0-9]+", doc.get("title", "").lower()) if w not in _TITLE_STOP)
+    return (words, doc.get("year")) if words else (doc.get("id"),)
 
 
 def _recent(engine: Engine, vids: np.ndarray, n: int) -> list[int]:
@@ -105,29 +110,6 @@ def _recent(engine: Engine, vids: np.ndarray, n: int) -> list[int]:
         if len(out) == n:
             break
     return out
-
-
-# words that make a passage a recommendation or a challenge: the excerpt shown is the window around them
-_ROLE_WORDS = {"recommendation": ["recommend", "should", "must", "need", "urge", "call", "encourag", "essential",
-                                  "important", "ensure", "promot", "strengthen"],
-               "challenge": ["challeng", "barrier", "obstacle", "lack", "difficult", "problem", "risk", "threat",
-                             "gap", "concern", "hinder", "hamper", "limited", "insufficient", "unable"]}
-
-
-def role_excerpt(text: str, role: str, max_chars: int = 320) -> str:
-    """The window of `text` (HTML-escaped, verbatim) that starts at the sentence with most of the role's
-    words, questions left out ("What are your recommendations?" recommends nothing)."""
-    sentences = re.split(r"(?<=[.!?])\s+", text.strip())
-    pat = re.compile(r"\b(" + "|".join(_ROLE_WORDS[role]) + r")\w*", re.I)
-    scores = [len(pat.findall(x)) if not x.rstrip().endswith("?") else -1 for x in sentences]
-    best = max(range(len(sentences)), key=lambda i: (scores[i], -i)) if sentences else 0
-    out, j = sentences[best] if sentences else "", best + 1
-    while j < len(sentences) and len(out) + len(sentences[j]) < max_chars:
-        out += " " + sentences[j]
-        j += 1
-    if len(out) > max_chars:
-        out = out[:max_chars].rsplit(" ", 1)[0] + " …"
-    return mark(("… " if best > 0 else "") + out, None)
 
 
 def action_line(engine: Engine, code: str, recent: int = RECENT, sessions: int = SESSIONS) -> dict:

@@ -11,6 +11,7 @@ passage holding a query word or close enough to count as a match: what the facet
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -19,11 +20,38 @@ from .engine import Engine
 from .facets import facets
 from .filters import Filters
 from .fusion import Hit
-from .present import passage_cards
+from .present import mark, passage_cards
 from .service import clean_query
 
 RELEVANT_COSINE = 0.40  # as WSIS_ASK_ABSTAIN_BELOW: a passage this close to the query is on its topic
 MORE_SHOWN = 5  # passages shown under a document's best one (more_count says how many ranked in all)
+
+
+# words that give a passage its role: a card of a passage with a role shows the window around them
+_ROLE_WORDS = {"recommendation": ["recommend", "should", "must", "need", "urge", "call", "encourag", "essential",
+                                  "important", "ensure", "promot", "strengthen"],
+               "challenge": ["challeng", "barrier", "obstacle", "lack", "difficult", "problem", "risk", "threat",
+                             "gap", "concern", "hinder", "hamper", "limited", "insufficient", "unable"],
+               "achievement": ["achiev", "accomplish", "success", "launched", "established", "completed",
+                               "implemented", "deployed", "trained", "connected", "adopted", "delivered", "improved",
+                               "increased", "reached", "milestone", "progress"],
+               "commitment": ["commit", "pledge", "will", "plan", "aim", "roadmap", "next"]}
+
+
+def role_excerpt(text: str, role: str, max_chars: int = 320) -> str:
+    """The window of `text` (HTML-escaped, verbatim) that starts at the sentence with most of the role's
+    words, questions left out ("What are your recommendations?" recommends nothing)."""
+    sentences = re.split(r"(?<=[.!?])\s+", text.strip())
+    pat = re.compile(r"\b(" + "|".join(_ROLE_WORDS[role]) + r")\w*", re.I)
+    scores = [len(pat.findall(x)) if not x.rstrip().endswith("?") else -1 for x in sentences]
+    best = max(range(len(sentences)), key=lambda i: (scores[i], -i)) if sentences else 0
+    out, j = sentences[best] if sentences else "", best + 1
+    while j < len(sentences) and len(out) + len(sentences[j]) < max_chars:
+        out += " " + sentences[j]
+        j += 1
+    if len(out) > max_chars:
+        out = out[:max_chars].rsplit(" ", 1)[0] + " …"
+    return mark(("… " if best > 0 else "") + out, None)
 
 
 def _brief(card: dict) -> dict:
@@ -107,6 +135,10 @@ def browse(engine: Engine, *, k: int = 10, offset: int = 0, filters: Filters = F
     else:
         cards = passage_cards(engine, [Hit(vid=int(v), score=0.0) for v in ranked[offset:offset + k]], "")
         total = len(ranked)
+    for c in cards:  # no query to highlight: show what gives a passage its role
+        for x in [c, *c.get("more", [])]:
+            if x.get("role") in _ROLE_WORDS:
+                x["snippet"] = role_excerpt(_text(engine, c, x), x["role"])
     out_facets = facets(cols, vids, exact_below=engine.facets_exact_below)
     return {
         "build_id": engine.index.manifest.get("build_id"),
@@ -116,6 +148,13 @@ def browse(engine: Engine, *, k: int = 10, offset: int = 0, filters: Filters = F
         "k": k, "offset": offset, "results": cards, "facets": out_facets,
         "timing_ms": {"total": round((time.perf_counter() - t0) * 1000, 3)},
     }
+
+
+def _text(engine: Engine, card: dict, x: dict) -> str:
+    if x is card:
+        return card["text"]
+    p = engine.index.store.passage_by_id(x["passage_id"])
+    return p.text if p is not None else ""
 
 
 _DOC_CODES: dict[int, tuple[Engine, np.ndarray]] = {}

@@ -61,7 +61,7 @@ export function yearChart(opts) {
   const bw = Math.max(3, Math.min(56, colW * 0.72));
   const yPos = (v) => T + ph - (v / top) * ph;
   const hint = (href ? "Point at or focus a bar for its counts; click it to list those passages." :
-    "Point at or focus a bar for its counts.") + (opts.undated ? ` ${fmt(opts.undated)} ${unit} without a year are not shown.` : "") +
+    "Point at or focus a bar for its counts.") + (opts.undated ? ` ${fmt(opts.undated)} ${opts.undated === 1 ? unit.replace(/s$/, "") + " without a year is" : unit + " without a year are"} not shown.` : "") +
     (opts.note ? ` ${opts.note}` : "");
   const readout = el("p", {class: "readout", "aria-hidden": "true"}, hint);
   const describe = (y) => {
