@@ -5,11 +5,6 @@
 
 export const KIND_NAMES = {action_line_report: "Report", igf_transcript: "IGF session",
   stocktaking_entry: "Initiative", reference: "Reference"};
-export const KIND_COLORS = {action_line_report: "#0b5cad", igf_transcript: "#b04a12", stocktaking_entry: "#23703a",
-  reference: "#6b4c9a"};
-export const ROLES = ["achievement", "challenge", "recommendation", "commitment", "none"];
-export const ROLE_COLORS = {achievement: "#1a5fb4", challenge: "#b3261e", recommendation: "#1e7b3a",
-  commitment: "#7b3fa6", none: "#6b7280"};
 
 export function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
