@@ -29,7 +29,7 @@ def server(built_index):
     from evaluation.localserver import start, stop
 
     env = {**os.environ, "WSIS_INDEX_DIR": str(built_index[0]), "WSIS_ASK_RATE_PER_MINUTE": "0"}
-    proc, base = start(env, encoder_ready=False, output=subprocess.PIPE)
+    proc, base = start(env, encoder_ready=True, output=subprocess.PIPE)  # close matches need the encoder
     yield base
     stop(proc)
 
