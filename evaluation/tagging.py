@@ -268,7 +268,7 @@ def embed_sets(sets: dict, embedder) -> dict:
     from indexer.tag import description_texts
 
     dim = embedder.dim
-    enc = lambda texts: embedder.encode(texts) if texts else np.zeros((0, dim), np.float32)  # noqa: E731
+    enc = lambda texts: embedder.encode(texts) if texts else np.zeros((0, dim), np.float32)
     return {
         "tx": enc([t for t, _ in sets["test"]]), "ty": [c for _, c in sets["test"]],
         "ttext": [t for t, _ in sets["test"]],
@@ -297,7 +297,7 @@ def run(corpus: Path, embedder, folds: int = 5, seed: int = 0, show_errors: int 
         runs[s] = cross_validate(S, s, folds)
         results["by_seed"][str(s)] = runs[s]["metrics"]
     first = runs[seeds[0]]
-    score = lambda m: m["top1_c_level"] + m["top3_c_level"]  # noqa: E731
+    score = lambda m: m["top1_c_level"] + m["top3_c_level"]
     results["best_family"] = max(FAMILIES, key=lambda f: score(first["metrics"][f]))
     results["reliability"] = reliability(ty, first["probs"][DEFAULT_FAMILY])
     # no 2021 label at all: zero-shot, and fitted on the other labelled documents only

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .actionlines import BY_CODE, CODES, parent_code, parse_action_line
-from .tag_model import DEFAULT_FAMILY, N, LineModel, Prototypes, fit_model, softmax
+from .tag_model import DEFAULT_FAMILY, LineModel, N, Prototypes, fit_model, softmax
 
 TAGGER_VERSION = "2.0"
 MAX_LINES = 3  # tags per passage: declared and explicit ones always, inferred ones up to this many in all
@@ -171,7 +171,7 @@ class Tagger:
         self.blend = blend  # weight of the model against zero-shot (1.0; below only for taggers of format 1)
 
     @classmethod
-    def from_embedder(cls, embedder, **kw) -> "Tagger":
+    def from_embedder(cls, embedder, **kw) -> Tagger:
         return cls(embedder.encode(description_texts()), **kw)
 
     @property
@@ -213,7 +213,7 @@ class Tagger:
         np.savez(path, **arrays)
 
     @classmethod
-    def load(cls, path: Path) -> "Tagger":
+    def load(cls, path: Path) -> Tagger:
         """Read a tagger written by `save` (or by tagger 1.x: one logistic head blended with zero-shot)."""
         from .tag_model import Head
 

@@ -55,7 +55,7 @@ class Lexicon:
         self._counter = None
 
     @classmethod
-    def fit(cls, texts: list[str]) -> "Lexicon":
+    def fit(cls, texts: list[str]) -> Lexicon:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         opts = dict(LEXICON_OPTS)
@@ -172,7 +172,7 @@ class LineModel:
         return out
 
     @classmethod
-    def from_arrays(cls, z, prefix: str) -> "LineModel | None":
+    def from_arrays(cls, z, prefix: str) -> LineModel | None:
         if f"{prefix}info" not in z:
             return None
         info = json.loads(str(z[f"{prefix}info"]))
@@ -289,4 +289,4 @@ def _fit_model(vectors, y, texts, family, prototypes, groups, calibration_folds,
         W, b = _fit_linear(kind, C, design(np.arange(len(y)), lexicon, use_lex, use_proto), y, w)
         heads.append(Head(W, b, beta, use_lex, use_proto))
     return LineModel(family, heads, lexicon, prototypes,
-                     {"examples": int(len(y)), "classes": int((counts > 0).sum())})
+                     {"examples": len(y), "classes": int((counts > 0).sum())})

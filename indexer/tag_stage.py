@@ -84,6 +84,6 @@ def tag_passages(pairs: list[tuple[Document, Passage]], texts: list[str], vector
         mean = (scores[r] * w[:, None]).sum(axis=0) / w.sum()
         doc_tags[d.id] = tagger.tag("", "", d.kind, d.metadata.get("action_lines", []), mean)["action_lines"]
     info = {"version": TAGGER_VERSION, "classifier_fitted": fitted, "family": family if fitted else "zero-shot",
-            "labelled_passages": int(len(idx)), "prototypes": len(protos),
+            "labelled_passages": len(idx), "prototypes": len(protos),
             "labelled_scored_out_of_fold": bool(fitted and folds >= 2), "filter_threshold": filter_threshold}
     return TagStage(tagger, tags, doc_tags, info)

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from conftest import SAMPLE, SHARED_CORPUS
 
-from wsis_cli import main as cli
 from indexer.actionlines import CODES, parent_code
 from indexer.tag import FILTER_THRESHOLD, Tagger, explicit_lines, filter_codes, ranked_lines, role_of
+from wsis_cli import main as cli
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +39,10 @@ def test_c11_recommendations_are_tagged(loaded):
 
 
 def test_community_radio_is_c9_first(loaded, tagger, embedder):
-    for text in ("A community radio station run by volunteers broadcasts local news, call-in programmes and "
-                 "public-service announcements in the district.",
-                 "Community radio stations give rural listeners a voice: local journalists produce news and talk "
-                 "shows about the issues of their villages."):
+    for text in (("A community radio station run by volunteers broadcasts local news, call-in programmes and "
+                  "public-service announcements in the district."),
+                 ("Community radio stations give rural listeners a voice: local journalists produce news and talk "
+                  "shows about the issues of their villages.")):
         tags = tag_text(tagger, embedder, text)["action_lines"]
         assert tags[0]["line"] == "C9" and tags[0]["source"] == "inferred" and tags[0]["primary"]
         # the server scores queries from their vector alone: same answer
