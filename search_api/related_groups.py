@@ -11,11 +11,12 @@ import numpy as np
 
 from .engine import Engine
 from .errors import BadRequest, Unavailable
-from .filters import Filters
+from .filters import Filters, line_mask, tag_line_masks
 from .related import _row_vids
 from .service import clean_query, make_filters
 
 SIMILARITY = 0.45  # members of a group are at least this similar on average (cosine of problem vectors)
+MAIN_LINE_SCORE = 0.5  # an initiative belongs to a line's groups when its tag for the line scores at least this
 MAX_MEMBERS = 400  # initiatives clustered at most (the best matches of a query, all entries of a line)
 _CACHE: OrderedDict = OrderedDict()
 _LOCK = threading.Lock()
@@ -40,8 +41,13 @@ def related_groups(engine: Engine, *, action_line: str | None = None, q: str | N
         rows = [row_of[h.vid] for h in res.hits if h.vid in row_of]
     else:
         query = ""
-        mask = engine.mask(f)
-        rows = [r for r, v in enumerate(vids.tolist()) if mask is None or mask[v]][:MAX_MEMBERS]
+        # an action line's initiatives are those filed mainly under it (declared, named, or inferred with
+        # a score of at least MAIN_LINE_SCORE), not every entry the line's filter reaches as a secondary line
+        bits = line_mask(f.action_lines)
+        mains = tag_line_masks(engine.index.store, MAIN_LINE_SCORE)
+        kinds = engine.cols.kinds
+        rows = [r for r, v in enumerate(vids.tolist())
+                if kinds[v] == "stocktaking_entry" and mains[v] & bits][:MAX_MEMBERS]
     key = (id(engine), action_line, query, limit, similarity)
     with _LOCK:
         if key in _CACHE:
