@@ -91,7 +91,7 @@ def test_snippets_are_html_escaped(client):
 def test_document_and_passage(client):
     doc_id = "reports/c5-facilitator-report-2024.pdf"
     d = client.get(f"/documents/{doc_id}").json()
-    assert d["title"].startswith("Action Line C5") and d["kind"] == "action_line_report"
+    assert d["title"].startswith("Sample: Action Line C5") and d["kind"] == "action_line_report"
     assert d["passages"] and d["sections"] and d["text"]
     pid = d["passages"][1]["passage_id"]
     p = client.get("/passages/" + quote(pid, safe="")).json()

@@ -490,20 +490,6 @@ def test_an_unreadable_parse_cache_entry_is_logged_and_counted(tmp_path, caplog)
 
 # ------------------------------------------------------------------ 15. the invented sample corpus
 
-def _sample_records():
-    """(where, title, url or None, text) of every sample record a user can meet."""
-    import csv
-
-    from indexer.parsers import read_source
-
-    res = read_source(SAMPLE)
-    for d in res.documents:
-        yield d.source, d.title, d.metadata.get("url") or d.url if hasattr(d, "url") else d.metadata.get("url"), d.text
-    for f in (SAMPLE / "stocktaking").glob("*.csv"):
-        for row in csv.DictReader(f.open(encoding="utf-8")):
-            yield f.name, row.get("title") or row.get("Title") or "", None, " ".join(row.values())
-
-
 def test_the_sample_corpus_is_marked_as_invented_wherever_it_shows():
     raw = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in SAMPLE.rglob("*")
                     if p.is_file() and p.suffix in (".html", ".jsonl", ".json", ".csv", ".md", ".txt"))

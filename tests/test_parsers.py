@@ -40,7 +40,8 @@ def test_pdf_report_sections_pages_and_no_running_headers():
     for h in ("1. Achievements", "2. Challenges", "3. Recommendations"):
         assert h in headings
     assert {s.page for s in d.sections} >= {1, 2}
-    assert "Facilitator Report 2024 ·" not in d.text  # running header dropped
+    assert "not a WSIS report ·" not in d.text  # running header dropped
+    assert "This is an invented sample report" in d.text  # the paragraph under the title block is kept
     assert "Page 1" not in d.text and "Page 2" not in d.text  # footer dropped
     recs = [s.text for s in d.sections if s.heading == "3. Recommendations"]
     assert len(recs) == 5 and recs[0].startswith("Donors and development banks")
@@ -76,7 +77,7 @@ def test_text_report(tmp_path):
 def test_igf_html_keeps_speakers_and_drops_boilerplate():
     _, docs = sample_docs()
     d = docs["transcripts/igf-2024-day-3-ws-212-cert-cooperation-against-cybercrime.html"]
-    assert d.title == "WS #212 CERT cooperation against cybercrime and ransomware"
+    assert d.title == "Sample: WS #212 CERT cooperation against cybercrime and ransomware"
     assert d.year == 2024 and d.metadata["session_type"] == "workshop"
     assert d.metadata["url"].endswith("/igf-2024-day-3-ws-212-cert-cooperation-against-cybercrime")
     assert "KOFI MENSAH" in d.metadata["speakers"] and "MODERATOR" in d.metadata["speakers"]
@@ -110,7 +111,7 @@ def test_igf_text_export(tmp_path):
 def test_stocktaking_jsonl_entry():
     _, docs = sample_docs()
     d = docs["stocktaking/2021/S050"]
-    assert d.title == "SMS crop advisory for smallholders"
+    assert d.title == "Sample: SMS crop advisory for smallholders"
     assert d.metadata["action_lines"] == ["C7.e-agriculture"]
     assert d.metadata["country"] == "Kenya" and d.metadata["stakeholder_type"] == "Private sector"
     assert d.metadata["sdgs_declared"] == [2]

@@ -1,6 +1,10 @@
 """Render the sample facilitator reports (corpus/report_src/*.txt, written for this project) as
 multi-page PDFs in corpus/sample/reports/, with a running header and footer like the real ones.
 
+They are INVENTED: titles start with "Sample:", document numbers with SAMPLE-, the running header and a
+paragraph under the title block say so, and the PDF's author is this project, not the agency. What is
+real: the action line, its name and its facilitating agency (the "Lead Facilitator" line).
+
     python corpus/tools/make_reports.py        # needs the `dev` or `test` extra (reportlab)
 """
 
@@ -17,6 +21,10 @@ from reportlab.platypus import ListFlowable, ListItem, Paragraph, SimpleDocTempl
 from xml.sax.saxutils import escape
 
 ROOT = Path(__file__).resolve().parents[1]
+INVENTED = ("This is an invented sample report, written for the wsis-search project's tests and demonstrations. "
+            "It is not a WSIS document and no statement of {agency}: the action line, its name and its "
+            "facilitating agency are real; the rest (text, figures, examples, commitments) was written for this "
+            "sample and is not to be cited.")
 
 
 def parse_source(text: str) -> tuple[dict, list[tuple[str, list[str]]]]:
@@ -39,14 +47,14 @@ def render(src: Path, out: Path) -> None:
     h = ParagraphStyle("h", parent=ss["Heading2"], fontSize=12.5, leading=15, spaceBefore=10, spaceAfter=4)
     tb = ParagraphStyle("tb", parent=body, fontName="Helvetica-Bold", fontSize=10.5, leading=13, spaceBefore=2)
     code = re.search(r"C\d+[^:]*", meta["action line"]).group(0).strip()
-    running = f"WSIS Action Line Facilitator Report {meta['year']} · {code}"
+    running = f"Invented sample · not a WSIS report · {code}"
 
     def header_footer(canvas, doc):
         canvas.saveState()
         canvas.setFont("Helvetica", 7)
         canvas.drawString(15 * mm, A5[1] - 10 * mm, running)
         canvas.drawRightString(A5[0] - 15 * mm, 8 * mm, f"Page {doc.page}")
-        canvas.drawString(15 * mm, 8 * mm, "World Summit on the Information Society")
+        canvas.drawString(15 * mm, 8 * mm, "wsis-search sample corpus (invented text)")
         canvas.restoreState()
 
     story = [
@@ -55,6 +63,7 @@ def render(src: Path, out: Path) -> None:
         Paragraph(escape(meta["action line"]), tb),
         Paragraph(escape(meta["facilitator"]), tb),
         Paragraph(escape(f"Reporting year: {meta['year']}"), body),
+        Paragraph(escape(INVENTED.format(agency=meta["facilitator"].split(":", 1)[-1].strip())), body),
         Spacer(1, 4 * mm),
     ]
     for heading, lines in sections:
@@ -68,7 +77,7 @@ def render(src: Path, out: Path) -> None:
                                       bulletType="bullet", start="•", leftIndent=10))
     doc = SimpleDocTemplate(str(out), pagesize=A5, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=16 * mm,
                             bottomMargin=15 * mm, title=f"{meta['title']}: {meta['action line'].split(':', 1)[1].strip()}",
-                            author=meta["facilitator"].split(":", 1)[-1].strip(), subject=code,
+                            author="wsis-search sample corpus (invented)", subject=code,
                             creator="wsis-search sample corpus", invariant=1)
     doc.build(story, onFirstPage=header_footer, onLaterPages=header_footer)
 

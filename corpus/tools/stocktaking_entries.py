@@ -1,5 +1,8 @@
 """Sample WSIS Stocktaking entries written for this project (fictional initiatives in the format of
-the real platform). `python corpus/tools/stocktaking_entries.py` writes corpus/sample/stocktaking/entries.jsonl."""
+the real platform). `python corpus/tools/stocktaking_entries.py` writes corpus/sample/stocktaking/entries.jsonl.
+
+They are INVENTED: every title starts with "Sample:", every description ends with a note saying so, and
+their addresses are on example.org (never the real platform). Real: the action-line codes and the SDGs."""
 
 import json
 from pathlib import Path
@@ -165,14 +168,18 @@ E = [
 ]
 
 
+SAMPLE_PREFIX = "Sample: "
+INVENTED_NOTE = "(Invented sample entry, not on the WSIS Stocktaking platform.)"
+
+
 def main() -> None:
     out = Path(__file__).resolve().parents[1] / "sample" / "stocktaking" / "entries.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as f:
         for n, (line, title, org, country, stake, year, sdgs, desc) in enumerate(E, start=1):
-            rec = {"id": f"S{n:03d}", "title": title, "description": desc, "organisation": org, "country": country,
-                   "stakeholder_type": stake, "action_lines": [line], "sdgs": sdgs, "year": year,
-                   "url": f"https://www.itu.int/net4/wsis/stocktaking/Project/Details?projectId=9{n:06d}"}
+            rec = {"id": f"S{n:03d}", "title": SAMPLE_PREFIX + title, "description": f"{desc} {INVENTED_NOTE}",
+                   "organisation": org, "country": country, "stakeholder_type": stake, "action_lines": [line],
+                   "sdgs": sdgs, "year": year, "url": f"https://stocktaking.example.org/entries/S{n:03d}"}
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
     print(f"{len(E)} entries -> {out}")
 
