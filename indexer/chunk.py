@@ -121,8 +121,14 @@ def chunk_document(doc: Document, cfg: ChunkSettings = ChunkSettings()) -> list[
         for p in g:
             by_speaker[p.speaker] += p.words
         speaker = by_speaker.most_common(1)[0][0] if by_speaker else ""
+        # a fragment too short to stand alone joins the next section: the passage is under the heading most
+        # of its words are under (a two-line executive summary does not rename the achievements after it)
+        by_heading = Counter()
+        for p in g:
+            by_heading[p.heading] += p.words
+        heading = by_heading.most_common(1)[0][0] if by_heading else g[0].heading
         passages.append(Passage(
-            id=f"{doc.id}::{i}", doc_id=doc.id, ordinal=i, text=doc.text[start:end], heading=g[0].heading,
+            id=f"{doc.id}::{i}", doc_id=doc.id, ordinal=i, text=doc.text[start:end], heading=heading,
             page=g[0].page, speaker=speaker, start=start, end=end, words=sum(p.words for p in g),
         ))
     return passages

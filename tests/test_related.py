@@ -118,9 +118,12 @@ def test_groups_by_problem(eng):
 
     g = related_groups(eng, action_line="C2")
     assert g["action_line"] == "C2" and g["initiatives"] >= 8
-    cn = next(x for x in g["groups"] if set(ALLIANCE) & {m["document_id"] for m in x["initiatives"]})
-    assert {NEPAL_CN, *ALLIANCE} <= {m["document_id"] for m in cn["initiatives"]}
-    assert "community network" in cn["label"]
+    # the community-network entries are grouped, most of them together, under labels about that problem
+    cn = {NEPAL_CN, *ALLIANCE}
+    holding = [x for x in g["groups"] if cn & {m["document_id"] for m in x["initiatives"]}]
+    assert cn <= {m["document_id"] for x in holding for m in x["initiatives"]}  # none left ungrouped
+    assert len(holding) <= 2  # at most two sub-problems (e.g. village Wi-Fi vs. technicians and spectrum)
+    assert all(any(w in x["label"] for w in ("network", "community", "wi-fi", "village")) for x in holding)
     q = related_groups(eng, q="community networks in villages", limit=20)
     assert q["initiatives"] <= 20 and q["groups"]
 
