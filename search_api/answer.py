@@ -24,7 +24,7 @@ from .present import passage_cards
 from .question import ROLE_CUES as _ROLE_CUES, understand
 from .sentences import attribution, label, speaker_at, units
 
-__all__ = ["ABSTAIN_TEXT", "AnswerSettings", "Conversations", "Turn", "answer", "answer_json"]
+__all__ = ["ABSTAIN_TEXT", "AnswerSettings", "Conversations", "Turn", "answer", "answer_json", "collect"]
 
 ABSTAIN_TEXT = "The indexed documents do not cover this question well enough to answer it."
 _NUMBER = re.compile(r"\d")
@@ -275,9 +275,11 @@ def answer(engine: Engine, question: str, filters: Filters, conv: Conversation, 
     yield "done", {"abstained": out["abstained"], "sentences": len(sentences), "answerer": answerer}
 
 
-def answer_json(engine, question, filters, conv, conversations, cfg=AnswerSettings(), generator=None) -> dict:
-    out: dict = {"answer": [], "passages": [], "related_initiatives": [], "answerer": "extractive"}
-    for event, data in answer(engine, question, filters, conv, conversations, cfg, generator):
+def collect(events, out: dict | None = None) -> dict:
+    """Fold answer events into the JSON answer: what `answer_json` returns and the chat API reuses."""
+    out = out if out is not None else {"answer": [], "passages": [], "related_initiatives": [],
+                                       "answerer": "extractive"}
+    for event, data in events:
         if event == "meta":
             out.update(data)
         elif event == "notice":
@@ -291,3 +293,7 @@ def answer_json(engine, question, filters, conv, conversations, cfg=AnswerSettin
         elif event == "done":
             out["answerer"] = data["answerer"]
     return out
+
+
+def answer_json(engine, question, filters, conv, conversations, cfg=AnswerSettings(), generator=None) -> dict:
+    return collect(answer(engine, question, filters, conv, conversations, cfg, generator))

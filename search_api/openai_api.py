@@ -36,7 +36,7 @@ from indexer.models import KINDS
 from indexer.tag import ROLES
 
 from . import errors, service
-from .answer import AnswerSettings, Conversations, Turn, answer, answer_json
+from .answer import AnswerSettings, Conversations, Turn, answer, answer_json, collect
 from .conversation import resolve
 from .engine import Engine
 from .filters import Filters
@@ -546,23 +546,3 @@ def chat_completions(body: ChatRequest, request: Request):
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-def collect(events, out: dict | None = None) -> dict:
-    """Fold answer events into the `answer_json` shape (as `answer_json` does)."""
-    out = out if out is not None else {"answer": [], "passages": [], "related_initiatives": [],
-                                       "answerer": "extractive"}
-    for event, data in events:
-        if event == "meta":
-            out.update(data)
-        elif event == "notice":
-            out["notice"] = data["reason"]
-        elif event == "passages":
-            out["passages"] = data
-        elif event == "sentence":
-            out["answer"].append(data)
-        elif event == "related":
-            out["related_initiatives"] = data
-        elif event == "done":
-            out["answerer"] = data["answerer"]
-    return out
