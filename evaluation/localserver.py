@@ -47,3 +47,18 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def raw_http(base: str, data: bytes, timeout: float = 5.0) -> bytes:
+    """Send `data` as is to the server at `base` (http://host:port) and return every byte it answers with:
+    for requests an HTTP client refuses to send (bad Content-Length, oversized or chunked bodies)."""
+    host, port = base.rsplit("/", 1)[-1].split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+        except (TimeoutError, ConnectionResetError):
+            pass
+    return out

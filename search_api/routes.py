@@ -58,32 +58,6 @@ def codes(values: list[str] | None) -> list[str] | None:
     return values
 
 
-@router.get("/search", summary="Hybrid search over passages, with filters and facets")
-def search(
-    engine: EngineDep,
-    q: Annotated[str, Query(max_length=service.MAX_QUERY_CHARS, description="the query")] = "",
-    k: Annotated[int, Query(ge=1, le=100)] = 10,
-    offset: Annotated[int, Query(ge=0, le=1000)] = 0,
-    action_line: Annotated[list[str] | None, Query(description="C1..C11, C7 or a sub-line such as C7.e-health")] = None,
-    kind: Annotated[list[str] | None, Query()] = None,
-    role: Annotated[list[str] | None, Query()] = None,
-    year_from: Annotated[int | None, Query(ge=1990, le=2100)] = None,
-    year_to: Annotated[int | None, Query(ge=1990, le=2100)] = None,
-    country: Annotated[list[str] | None, Query(max_length=100)] = None,
-    stakeholder: Annotated[list[str] | None, Query(max_length=100)] = None,
-    mode: Literal["hybrid", "dense", "bm25"] = "hybrid",
-    group_by: Literal["none", "document"] = "none",
-):
-    """Passages matching the query, each with its document, tags and a highlighted snippet; facet counts
-    over the whole match set; the query actually run; timing per stage."""
-    f = service.make_filters(codes(action_line), kind, role, year_from, year_to, country, stakeholder)
-    if group_by == "document":  # one card per document, with the document's other ranked passages
-        out = grouped.search_grouped(engine, q, k=k, offset=offset, filters=f, mode=mode)
-    else:
-        out = service.search(engine, q, k=k, offset=offset, filters=f, mode=mode)
-    return FastJSON(out, headers=server_timing(out["timing_ms"]))
-
-
 def filter_params(
     action_line: Annotated[list[str] | None, Query(description="C1..C11, C7 or a sub-line such as C7.e-health")] = None,
     kind: Annotated[list[str] | None, Query()] = None,
@@ -97,6 +71,27 @@ def filter_params(
 
 
 FiltersDep = Annotated[service.Filters, Depends(filter_params)]
+
+
+@router.get("/search", summary="Hybrid search over passages, with filters and facets")
+def search(
+    engine: EngineDep,
+    f: FiltersDep,
+    q: Annotated[str, Query(max_length=service.MAX_QUERY_CHARS, description="the query")] = "",
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+    offset: Annotated[int, Query(ge=0, le=1000)] = 0,
+    mode: Literal["hybrid", "dense", "bm25"] = "hybrid",
+    group_by: Literal["none", "document"] = "none",
+):
+    """Passages matching the query, each with its document, tags and a highlighted snippet; facet counts
+    over the whole match set; the query actually run; timing per stage."""
+    if group_by == "document":  # one card per document, with the document's other ranked passages
+        out = grouped.search_grouped(engine, q, k=k, offset=offset, filters=f, mode=mode)
+    else:
+        out = service.search(engine, q, k=k, offset=offset, filters=f, mode=mode)
+    return FastJSON(out, headers=server_timing(out["timing_ms"]))
+
+
 
 
 @router.get("/browse", summary="The passages inside filters, without a query (most recent first)")

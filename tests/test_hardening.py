@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from evaluation.localserver import raw_http
 from conftest import MODEL_NAME, ROOT, SAMPLE
 from fastapi.testclient import TestClient
 
@@ -53,17 +55,6 @@ def open_server(built_index):
     stop(proc)
 
 
-def raw_http(base: str, data: bytes, timeout: float = 5.0) -> bytes:
-    host, port = base.rsplit("/", 1)[-1].split(":")
-    with socket.create_connection((host, int(port)), timeout=timeout) as s:
-        s.sendall(data)
-        out = b""
-        try:
-            while chunk := s.recv(65536):
-                out += chunk
-        except (TimeoutError, ConnectionResetError):
-            pass
-    return out
 
 
 def error_of(response_bytes: bytes) -> tuple[int, str, dict]:
