@@ -13,6 +13,7 @@ import numpy as np
 
 from . import __version__
 from .chunk import ChunkSettings, chunk_document
+from .columns import write_store_columns
 from .index import IndexWriter
 from .keyword import BM25_PARAMS, KeywordIndex
 from .models import Document, Passage
@@ -72,7 +73,8 @@ def passage_speakers(doc: Document, p: Passage) -> list[str]:
 
 def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: ChunkSettings, max_file_bytes: int,
                 keep_builds: int = 2, progress: bool = True, model_name: str = "", cache=None,
-                hnsw_threshold: int = 20_000, backend: str = "faiss", milvus_uri: str = "",
+                hnsw_threshold: int = 20_000, hnsw_sq8_threshold: int = 500_000, hnsw_ef_search: int = 512,
+                backend: str = "faiss", milvus_uri: str = "",
                 milvus_token: str = "", embed_workers: int = 1, milvus_bm25: str = "client",
                 near_duplicate_jaccard: float = 0.0, query_encoder: str = "auto",
                 tag_filter_threshold: float = FILTER_THRESHOLD) -> BuildReport:
@@ -176,7 +178,9 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
                                speakers=passage_speakers(d, p))
         con.execute("VACUUM")
         con.close()
-        vector_info = writer.write_vectors(vectors, hnsw_threshold=hnsw_threshold)
+        columns_info = write_store_columns(writer.dir, tag_filter_threshold)
+        vector_info = writer.write_vectors(vectors, hnsw_threshold=hnsw_threshold,
+                                            sq8_threshold=hnsw_sq8_threshold, ef_search=hnsw_ef_search)
         tagger.save(writer.dir / "tagger.npz")
         keyword_index = KeywordIndex.build(texts)
         keyword_index.save(writer.dir / "keyword")
@@ -190,6 +194,7 @@ def build_index(sources: list[Path], index_path: Path, *, embedder, chunk: Chunk
                                 "passages": len(near)},
             "keyword": BM25_PARAMS,
             "vector_index": vector_info,
+            "columns": columns_info,
             "tagger": staged.info,
             "sources": [str(s) for s in sources],
             "corpus_hash": sha256("\n".join(sorted(f"{d.id}\t{d.content_hash}" for d in docs))),
@@ -254,7 +259,9 @@ def build_from_settings(settings, sources: list[Path] | None = None, index_path:
         chunk=ChunkSettings(settings.chunk_target_words, settings.chunk_min_words, settings.chunk_max_words),
         max_file_bytes=settings.max_file_bytes, keep_builds=settings.keep_builds, progress=progress,
         model_name=settings.model_name, cache=embedding_cache(settings, embedder) if use_cache else None,
-        hnsw_threshold=settings.hnsw_threshold, backend=settings.backend, milvus_uri=settings.milvus_uri,
+        hnsw_threshold=settings.hnsw_threshold, hnsw_sq8_threshold=settings.hnsw_sq8_threshold,
+        hnsw_ef_search=settings.hnsw_ef_search,
+        backend=settings.backend, milvus_uri=settings.milvus_uri,
         milvus_token=settings.milvus_token, embed_workers=settings.embed_workers or (os.cpu_count() or 1),
         milvus_bm25=settings.milvus_bm25, near_duplicate_jaccard=settings.near_duplicate_jaccard,
         query_encoder=settings.query_encoder, tag_filter_threshold=settings.tag_filter_threshold,

@@ -29,6 +29,7 @@ class KeywordIndex:
         self.retriever = retriever
         self.tokenizer = tokenizer
         self.size = int(retriever.scores["num_docs"])
+        self._terms: dict[int, str] | None = None  # term id -> stemmed term (bm25s rebuilds this on every decode)
 
     @classmethod
     def build(cls, texts: list[str]) -> "KeywordIndex":
@@ -68,7 +69,9 @@ class KeywordIndex:
 
     def terms(self, query: str) -> list[str]:
         """The stemmed query terms that the index knows (for highlighting)."""
-        return self.tokenizer.decode([self.query_ids(query)])[0] if self.query_ids(query) else []
+        if self._terms is None:
+            self._terms = {v: k for k, v in self.tokenizer.get_vocab_dict().items()}
+        return [self._terms[i] for i in self.query_ids(query)]
 
     def doc_rows(self) -> list[dict[int, float]]:
         """Each passage's BM25 term weights as a sparse row {term id: weight}: a query's BM25 score is then

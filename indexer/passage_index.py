@@ -52,11 +52,15 @@ class FaissPassageIndex:
 
     name = "faiss"
 
-    def __init__(self, vectors, embeddings: np.ndarray, keyword, hnsw: bool, exact_below: int = 20_000):
+    def __init__(self, vectors, embeddings: np.ndarray, keyword, hnsw: bool, exact_below: int = 20_000,
+                 rescore: bool = False):
         self.vectors = vectors
         self.embeddings = embeddings
         self.keyword_index = keyword
         self.hnsw = hnsw
+        # compact (8-bit) vectors: the candidates they find are re-scored with the full vectors (memory-mapped,
+        # only the candidates' rows read), so scores and order are exact among them
+        self.rescore = rescore
         self.n = int(vectors.ntotal)
         self.exact_below = exact_below  # a filter leaving at most this many passages is scanned exactly
 
@@ -81,12 +85,19 @@ class FaissPassageIndex:
                 return allowed[top].astype(np.int64), sims[top].astype(np.float32)
             bitmap = np.packbits(mask.astype(np.uint8), bitorder="little")
             sel = faiss.IDSelectorBitmap(self.n, faiss.swig_ptr(bitmap))
-            params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(64, depth)) if self.hnsw else \
+            params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(self.vectors.hnsw.efSearch, depth)) \
+                if self.hnsw else \
                 faiss.SearchParameters(sel=sel)
             scores, ids = self.vectors.search(q, min(depth, len(allowed)), params=params)
         ids, scores = ids[0], scores[0]
         keep = ids >= 0
-        return ids[keep].astype(np.int64), scores[keep]
+        ids, scores = ids[keep].astype(np.int64), scores[keep]
+        if self.rescore and len(ids):
+            rows = np.sort(ids)
+            exact = (np.asarray(self.embeddings[rows], dtype=np.float32) @ q[0]).astype(np.float32)
+            order = np.lexsort((rows, -exact))
+            ids, scores = rows[order], exact[order]
+        return ids, scores
 
     def keyword(self, query, depth, mask, filters=None):
         return keyword_top(self.keyword_index.scores(query), depth, mask)
@@ -101,5 +112,6 @@ def open_passage_index(loaded, milvus_uri: str | None = None, milvus_token: str 
 
         return MilvusPassageIndex(milvus_uri or b["uri"], b["collection"], milvus_token, bm25=b.get("bm25", "server"),
                                   keyword_index=loaded.keyword)
-    hnsw = loaded.manifest.get("vector_index", {}).get("type") == "IndexHNSWFlat"
-    return FaissPassageIndex(loaded.vectors, np.asarray(loaded.embeddings), loaded.keyword, hnsw)
+    kind = str(loaded.manifest.get("vector_index", {}).get("type", ""))
+    return FaissPassageIndex(loaded.vectors, np.asarray(loaded.embeddings), loaded.keyword, kind.startswith("IndexHNSW"),
+                             rescore=kind == "IndexHNSWSQ")

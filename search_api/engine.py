@@ -54,7 +54,8 @@ class Engine:
         self.query_cache_size = query_cache_size
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._qlock = threading.Lock()
-        self.cols = Columns(index.store, line_threshold=filter_threshold(index.manifest))
+        self.cols = Columns(index.columns) if getattr(index, "columns", None) is not None else \
+            Columns(store=index.store, line_threshold=filter_threshold(index.manifest))
         self.n = self.cols.n
         self.embeddings = np.asarray(index.embeddings)
         self.tagger = index.tagger

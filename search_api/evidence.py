@@ -42,7 +42,7 @@ def _speaker_mask(engine: Engine, q: Question) -> np.ndarray | None:
         return None
     m = np.zeros(engine.n, dtype=bool)
     for name in q.speakers:
-        m[engine.cols.speaker_vids.get(name, [])] = True
+        m[engine.cols.speaker_passages(name)] = True
     return m if m.any() else None
 
 

@@ -3,17 +3,14 @@ turned into numpy columns once, when an index is loaded."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from indexer.actionlines import CODES
-from indexer.tag import filter_codes
+from indexer.columns import C7_MASK, LINE_BITS, ColumnData, compute_columns, filter_threshold, line_mask
 
-LINE_BITS = {c: 1 << i for i, c in enumerate(CODES)}
-C7_MASK = sum(v for c, v in LINE_BITS.items() if c.startswith("C7."))
+__all__ = ["C7_MASK", "LINE_BITS", "Columns", "Filters", "filter_threshold", "line_mask", "lines_of"]
 
 
 @dataclass(frozen=True)
@@ -34,71 +31,60 @@ class Filters:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items() if v}
 
 
-def line_mask(codes) -> int:
-    """The action-line bits of a list of codes ("C7" stands for all its sub-lines)."""
-    m = 0
-    for code in codes:
-        if code in LINE_BITS:
-            m |= LINE_BITS[code]
-        elif code == "C7":
-            m |= C7_MASK
-    return m
-
-
 def lines_of(mask: int) -> set[str]:
     return {c for c, b in LINE_BITS.items() if int(mask) & b}
 
 
-def filter_threshold(manifest: dict) -> float:
-    """The tag score at which a passage counts under a line, as its index was built with (the setting
-    `tag_filter_threshold`; 0, i.e. every stored tag, for an index built before it existed)."""
-    return float((manifest.get("tagger") or {}).get("filter_threshold", 0.0))
-
-
-def tag_line_masks(store, threshold: float) -> np.ndarray:
-    """Per passage (vid order), the bits of the lines its tags score at least `threshold` on: the lines an
-    action-line filter or facet counts it under (the same lines the Milvus `lines` field holds)."""
-    masks, seen = [], {}
-    for (tags,) in store.con.execute("SELECT action_lines FROM passages ORDER BY vid"):
-        m = seen.get(tags)
-        if m is None:
-            m = seen[tags] = line_mask(filter_codes(json.loads(tags), threshold))
-        masks.append(m)
-    return np.array(masks, dtype=np.int64)
 
 
 class Columns:
-    """Per-passage columns of a loaded index (row = passage vid)."""
+    """Per-passage columns of a loaded index (row = passage vid), from the build's memory-mapped column files
+    (indexer.columns) or, for an index without them, computed from its store."""
 
-    def __init__(self, store, line_threshold: float = 0.0):
-        cols = store.columns()
-        self.n = len(cols["doc_id"])
-        self.doc_ids = np.array(cols["doc_id"], dtype=object)
-        self.kinds = np.array(cols["kind"], dtype=object)
-        self.roles = np.array(cols["role"], dtype=object)
-        self.years = np.array([y if y is not None else -1 for y in cols["year"]], dtype=np.int32)
-        self.countries = np.array([(c or "").lower() for c in cols["country"]], dtype=object)
-        self.stakeholders = np.array([(s or "").lower() for s in cols["stakeholder"]], dtype=object)
-        # who speaks in each passage, and the passages of each speaker
-        self.speaker_vids: dict[str, np.ndarray] = {}
-        for vid, names in enumerate(cols["speaker"]):
-            for name in names:
-                self.speaker_vids.setdefault(name, []).append(vid)
-        self.speaker_vids = {k: np.array(v, dtype=np.int64) for k, v in self.speaker_vids.items()}
-        self.organisations = np.array(cols["organisation"], dtype=object)
-        self.substance = np.array(cols["substance"], dtype=np.float32)
+    def __init__(self, data: ColumnData | None = None, *, store=None, line_threshold: float = 0.0):
+        if data is None:
+            data = compute_columns(store, line_threshold)
+        self.n = data.n
+        st = data.strings
+        self.doc_ids, self.kinds, self.roles = st["doc_id"], st["kind"], st["role"]
+        self.countries, self.stakeholders, self.organisations = st["country"], st["stakeholder"], st["organisation"]
+        self.years = data.years
+        self.substance = data.substance
+        self.line_threshold = data.line_threshold
+        self.line_masks = data.line_masks
+        self._speakers = data
+        self._speaker_pos = {name: i for i, name in enumerate(data.speaker_names)}
         # primary sources: reports, transcripts, entries and the action-line records; secondary: other
         # reference pages (wiki-style summaries of documents)
-        self.primary = np.array([k != "reference" or "#" in d for k, d in zip(cols["kind"], cols["doc_id"])],
-                                dtype=bool)
-        self.line_threshold = line_threshold
-        self.line_masks = tag_line_masks(store, line_threshold)
-        names, codes = np.unique(self.kinds.astype(str), return_inverse=True)
-        self.kind_names, self.kind_codes = [str(x) for x in names], codes.astype(np.int64)
-        names, codes = np.unique(self.roles.astype(str), return_inverse=True)
-        self.role_names, self.role_codes = [str(x) for x in names], codes.astype(np.int64)
-        dated = self.years[self.years >= 0]
+        doc_names = self.doc_ids.names.tolist()
+        primary_doc = np.array(["#" in d for d in doc_names], dtype=bool)
+        primary_kind = np.array([k != "reference" for k in self.kinds.names.tolist()], dtype=bool)
+        self.primary = primary_kind[np.asarray(self.kinds.codes)] | primary_doc[np.asarray(self.doc_ids.codes)]
+        self.kind_names, self.kind_codes = self._sorted_codes(self.kinds)
+        self.role_names, self.role_codes = self._sorted_codes(self.roles)
+        dated = np.asarray(self.years)[np.asarray(self.years) >= 0]
         self.year_min = int(dated.min()) if len(dated) else 0
+
+    @staticmethod
+    def _sorted_codes(col) -> tuple[list[str], np.ndarray]:
+        """(distinct values sorted, each passage's position in them) of a coded string column."""
+        names = [str(x) for x in col.names.tolist()]
+        order = np.argsort(np.array(names, dtype=object)) if names else np.zeros(0, dtype=np.int64)
+        rank = np.empty(len(names), dtype=np.int64)
+        rank[order] = np.arange(len(names))
+        return [names[i] for i in order], rank[np.asarray(col.codes)]
+
+    def speaker_passages(self, name: str) -> np.ndarray:
+        """The passages in which `name` has a turn (vids, ascending)."""
+        i = self._speaker_pos.get(name)
+        if i is None:
+            return np.zeros(0, dtype=np.int64)
+        d = self._speakers
+        return np.asarray(d.speaker_vids[d.speaker_indptr[i]:d.speaker_indptr[i + 1]])
+
+    @property
+    def speaker_names(self) -> list[str]:
+        return self._speakers.speaker_names
 
     def mask(self, f: Filters) -> np.ndarray | None:
         """The passages inside the filter (None: no filter, every passage)."""
@@ -108,17 +94,17 @@ class Columns:
         if f.action_lines:
             m &= (self.line_masks & line_mask(f.action_lines)) != 0
         if f.kinds:
-            m &= np.isin(self.kinds, list(f.kinds))
+            m &= self.kinds.values_where(lambda v: v in f.kinds)
         if f.roles:
-            m &= np.isin(self.roles, list(f.roles))
+            m &= self.roles.values_where(lambda v: v in f.roles)
         if f.year_from is not None:
             m &= self.years >= f.year_from
         if f.year_to is not None:
             m &= (self.years <= f.year_to) & (self.years >= 0)
         if f.countries:
             wanted = [c.lower() for c in f.countries]
-            m &= np.array([any(w in c for w in wanted) for c in self.countries], dtype=bool)
+            m &= self.countries.values_where(lambda c: any(w in c for w in wanted))
         if f.stakeholders:
             wanted = [s.lower() for s in f.stakeholders]
-            m &= np.array([any(w in s for w in wanted) for s in self.stakeholders], dtype=bool)
+            m &= self.stakeholders.values_where(lambda s: any(w in s for w in wanted))
         return m

@@ -157,17 +157,6 @@ def _text(engine: Engine, card: dict, x: dict) -> str:
     return p.text if p is not None else ""
 
 
-_DOC_CODES: dict[int, tuple[Engine, np.ndarray]] = {}
-
-
 def doc_codes(engine: Engine) -> np.ndarray:
-    """An integer per passage naming its document (computed once per loaded engine)."""
-    hit = _DOC_CODES.get(id(engine))
-    if hit is not None and hit[0] is engine:
-        return hit[1]
-    _, codes = np.unique(engine.doc_ids.astype(str), return_inverse=True)
-    codes = codes.astype(np.int64)
-    if len(_DOC_CODES) > 4:  # old engines after reloads
-        _DOC_CODES.clear()
-    _DOC_CODES[id(engine)] = (engine, codes)
-    return codes
+    """An integer per passage naming its document (the document column's codes)."""
+    return np.asarray(engine.doc_ids.codes, dtype=np.int64)

@@ -142,7 +142,7 @@ class Gazetteer:
     @classmethod
     def from_columns(cls, cols) -> "Gazetteer":
         g = cls()
-        canon = sorted(s for s in cols.speaker_vids if s and s.upper() != "MODERATOR" and len(s) > 3)
+        canon = sorted(s for s in cols.speaker_names if s and s.upper() != "MODERATOR" and len(s) > 3)
         full: dict[str, set[str]] = defaultdict(set)
         surname: dict[str, set[str]] = defaultdict(set)
         for s in canon:
@@ -163,8 +163,8 @@ class Gazetteer:
         for sn, people in surname.items():
             if len({" ".join(p.lower().split()[:1]) for p in people}) == 1 and sn not in STOP:
                 g.speakers.setdefault(sn, set()).update(people)
-        g.organisations = {o.lower() for o in cols.organisations.tolist() if o and len(o) >= 4}
-        g.countries = {c for c in cols.countries.tolist() if c and len(c) >= 4 and re.fullmatch(r"[a-z .'-]+", c)}
+        g.organisations = {o.lower() for o in cols.organisations.names.tolist() if o and len(o) >= 4}
+        g.countries = {c for c in cols.countries.names.tolist() if c and len(c) >= 4 and re.fullmatch(r"[a-z .'-]+", c)}
         return g
 
 

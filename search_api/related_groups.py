@@ -11,7 +11,9 @@ import numpy as np
 
 from .engine import Engine
 from .errors import BadRequest, Unavailable
-from .filters import line_mask, tag_line_masks
+from indexer.columns import tag_line_masks
+
+from .filters import line_mask
 from .related import _row_vids
 from .service import clean_query, make_filters
 

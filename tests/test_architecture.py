@@ -20,7 +20,7 @@ ALLOWED = {
 # query encoders, settings and the shared vocabularies; never the build pipeline's stages
 SERVER_MAY_USE = {"indexer", "indexer.index", "indexer.passage_index", "indexer.milvus", "indexer.tag",
                   "indexer.embed", "indexer.onnx_encoder", "indexer.settings", "indexer.actionlines",
-                  "indexer.models", "indexer.substance"}
+                  "indexer.models", "indexer.substance", "indexer.columns"}
 
 
 def imports_of(path: Path, package: str) -> set[str]:
