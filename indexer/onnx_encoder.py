@@ -62,7 +62,22 @@ def export(model_dir: Path, out: Path) -> None:
                           input_names=names, output_names=["last_hidden_state"],
                           dynamic_axes={n: {0: "batch", 1: "sequence"} for n in [*names, "last_hidden_state"]},
                           opset_version=17, dynamo=False)
+    fuse(tmp, model.config.num_attention_heads, model.config.hidden_size)
     os.replace(tmp, out)
+
+
+def fuse(path: Path, num_heads: int, hidden_size: int) -> None:
+    """Rewrite the exported graph in place with onnxruntime's BERT fusions (attention, embedding layer norm,
+    skip layer norm, bias GELU as single kernels): ~10% faster per query on one core, same fp32 arithmetic up
+    to rounding (the export is checked against torch after this). Left unfused if the optimizer fails."""
+    try:
+        from onnxruntime.transformers import optimizer
+
+        fused = optimizer.optimize_model(str(path), model_type="bert", num_heads=num_heads, hidden_size=hidden_size,
+                                         opt_level=1)
+        fused.save_model_to_file(str(path))
+    except Exception as exc:  # the plain export works, only slower
+        log.warning("ONNX fusion skipped: %s: %s", type(exc).__name__, exc)
 
 
 class OnnxEncoder:
@@ -133,7 +148,7 @@ def write_query_encoder(index_dir: Path, embedder, cache_dir: Path | None = None
         from .embed import Embedder
 
         target = index_dir / FILENAME
-        key = f"{Path(embedder.model_dir).name}-{embedder.model.max_seq_length}"
+        key = f"{Path(embedder.model_dir).name}-{embedder.model.max_seq_length}-fused"
         cached = cache_dir / "onnx" / f"{key}.onnx" if cache_dir else None
         memo_key = f"{embedder.model_dir}|{key}"
         earlier = _EXPORTED.get(memo_key)

@@ -4,21 +4,36 @@ from __future__ import annotations
 
 import html
 import re
+from bisect import bisect_right
+from functools import lru_cache
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+@lru_cache(maxsize=512)
+def term_pattern(stems: tuple[str, ...]) -> re.Pattern | None:
+    """The pattern of words starting with one of the stemmed query terms (None: no term to mark)."""
+    stems = tuple(t.lower() for t in stems if len(t) >= 2)
+    return re.compile(r"\b(" + "|".join(re.escape(s) for s in stems) + r")\w*", re.I) if stems else None
 
 
 def snippet(text: str, terms: list[str], max_chars: int = 320) -> str:
     """The best sentence window around the query terms, HTML-escaped, with the terms wrapped in
-    <mark>. Escaping happens before marking, so document text can never inject markup."""
+    <mark>. Escaping happens before marking, so document text can never inject markup. The first sentence
+    holding the most term matches starts the window (matches counted in one pass over the text: a match
+    never spans the whitespace between sentences)."""
     if not text:
         return ""
-    sentences = re.split(r"(?<=[.!?])\s+", text)
-    stems = [t.lower() for t in terms if len(t) >= 2]
-    pat = re.compile(r"\b(" + "|".join(re.escape(s) for s in stems) + r")\w*", re.I) if stems else None
-    best, best_score = 0, -1
-    for i, s in enumerate(sentences):
-        score = len(pat.findall(s)) if pat else 0
-        if score > best_score:
-            best, best_score = i, score
+    sentences = _SENTENCE_END.split(text)
+    pat = term_pattern(tuple(terms))
+    best = 0
+    if pat is not None and len(sentences) > 1:
+        starts = [0] + [m.end() for m in _SENTENCE_END.finditer(text)]
+        counts = [0] * len(sentences)
+        for m in pat.finditer(text):
+            counts[bisect_right(starts, m.start()) - 1] += 1
+        best = counts.index(max(counts))
     out = sentences[best]
     j = best + 1
     while j < len(sentences) and len(out) + len(sentences[j]) < max_chars:
