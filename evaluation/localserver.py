@@ -18,12 +18,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(env: dict, timeout: float = 120.0, encoder_ready: bool = True, output=subprocess.DEVNULL):
-    """(process, base URL) once /health answers (and, with `encoder_ready`, the encoder is loaded).
-    Raises RuntimeError if the server exits or does not answer in time."""
+def start(env: dict, timeout: float = 120.0, encoder_ready: bool = True, output=subprocess.DEVNULL,
+          args: tuple[str, ...] = ()):
+    """(process, base URL) once /health answers (and, with `encoder_ready`, the encoder is loaded); `args`:
+    more `wsis serve` arguments (e.g. ("--workers", "2")). Raises RuntimeError if the server exits or does
+    not answer in time."""
     port = free_port()
     wsis = shutil.which("wsis", path=str(Path(sys.executable).parent)) or "wsis"
-    proc = subprocess.Popen([wsis, "serve", "--port", str(port)], env=env, stdout=output,
+    proc = subprocess.Popen([wsis, "serve", "--port", str(port), *args], env=env, stdout=output,
                             stderr=subprocess.STDOUT if output is subprocess.PIPE else output, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + timeout

@@ -12,8 +12,9 @@ from indexer.settings import Settings, get_settings
 
 from . import errors, mcp_server
 from .answer import Conversations
+from .conversation import SharedConversations
 from .engine import Engine
-from .guards import AskPool, Guards, TokenBuckets
+from .guards import AskPool, Guards, SharedTokenBuckets, TokenBuckets
 from .lifecycle import install_sighup, load_engine
 from .openai_api import OpenAIErrors, router as openai_router
 from .routes import router
@@ -21,13 +22,16 @@ from .routes import router
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
-    """Build the app. `engine` may be given (tests share one); otherwise the lifespan loads it once."""
+def create_app(settings: Settings | None = None, engine: Engine | None = None, loaded=None) -> FastAPI:
+    """Build the app. `engine` may be given (tests share one); otherwise the lifespan loads it once (from
+    `loaded`, an index `wsis serve` has just loaded to check it, when given)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.engine = engine if engine is not None else load_engine(settings)
+        nonlocal loaded
+        app.state.engine = engine if engine is not None else load_engine(settings, loaded=loaded)
+        loaded = None  # a reload opens the build the index path points at then
         if engine is None:
             install_sighup(app)
         async with mcp_server.lifespan(app):
@@ -42,8 +46,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine  # a given engine serves at once (also without a lifespan, e.g. schemathesis)
     app.state.ask_pool = AskPool(settings.ask_workers, settings.ask_queue, settings.ask_retry_after_s)
-    app.state.conversations = Conversations(max_count=settings.ask_max_conversations,
-                                            max_age_s=settings.ask_conversation_ttl_s)
+    app.state.conversations = conversation_store(settings)
     app.state.generator = None
     if settings.answerer == "generative" and settings.llm_url:
         from .generate import ChatAnswerer
@@ -51,8 +54,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.state.generator = ChatAnswerer(settings.llm_url, settings.llm_model, settings.llm_api_key,
                                            settings.llm_timeout_s)
     errors.install(app)
-    buckets = TokenBuckets(settings.ask_rate_per_minute, settings.ask_rate_burst) if settings.ask_rate_per_minute > 0 \
-        else None
+    buckets = rate_buckets(settings)
     app.state.ask_buckets = buckets  # /ask, /v1/chat/completions and the MCP `ask` tool share them
     app.add_middleware(Guards, max_body_bytes=settings.max_body_bytes, ask_buckets=buckets,
                        trusted_proxies=settings.trusted_proxies)
@@ -68,6 +70,33 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     openapi.install(app)  # every status, error shape, constraint and media type the server uses
     return app
+
+
+def shared_state(settings: Settings) -> bool:
+    """Whether conversations and rate-limit budgets live in SQLite files every worker process shares (several
+    workers, or WSIS_CONVERSATION_STORE=sqlite) rather than in this process's memory."""
+    kind = settings.conversation_store
+    if kind not in ("auto", "memory", "sqlite"):
+        raise ValueError(f"WSIS_CONVERSATION_STORE must be memory, sqlite or auto, not {kind!r}")
+    return kind == "sqlite" or (kind == "auto" and settings.workers > 1)
+
+
+def rate_buckets(settings: Settings):
+    """The /ask rate limit's per-client budgets (None: no limit)."""
+    if settings.ask_rate_per_minute <= 0:
+        return None
+    if shared_state(settings):
+        return SharedTokenBuckets(Path(settings.state_dir) / "rate_limits.sqlite", settings.ask_rate_per_minute,
+                                  settings.ask_rate_burst)
+    return TokenBuckets(settings.ask_rate_per_minute, settings.ask_rate_burst)
+
+
+def conversation_store(settings: Settings):
+    """Where /ask keeps conversations: this process's memory, or a SQLite file every worker process shares."""
+    if not shared_state(settings):
+        return Conversations(max_count=settings.ask_max_conversations, max_age_s=settings.ask_conversation_ttl_s)
+    return SharedConversations(Path(settings.state_dir) / "conversations.sqlite",
+                               max_count=settings.ask_max_conversations, max_age_s=settings.ask_conversation_ttl_s)
 
 
 def install_pages(app: FastAPI) -> None:
@@ -121,34 +150,3 @@ DOCS_HTML = """<!DOCTYPE html>
 DOCS_INIT_JS = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true,
   presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset], layout: "BaseLayout"});
 """
-
-
-def json_error_protocol():
-    """uvicorn's h11 protocol whose own 400 (a request that does not parse: a 1 MB URL, a bad
-    Content-Length) is in the error shape instead of plain text."""
-    import json
-
-    import h11
-    from uvicorn.protocols.http.h11_impl import H11Protocol
-
-    class JsonErrorH11Protocol(H11Protocol):
-        def send_400_response(self, msg: str) -> None:
-            body = json.dumps(errors.error_body(400, "bad_request", msg)).encode()
-            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                       (b"connection", b"close")]
-            for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"), h11.Data(data=body),
-                          h11.EndOfMessage()):
-                self.transport.write(self.conn.send(event))
-            self.transport.close()
-
-    return JsonErrorH11Protocol
-
-
-def serve(app: FastAPI, host: str, port: int, log_level: str = "warning", access_log: bool = False) -> None:
-    """Run the app under uvicorn: its low-level 400s in the error shape, and no X-Forwarded-For handling of
-    its own (uvicorn trusts it from any loopback peer by default; the rate limit reads it only from
-    WSIS_TRUSTED_PROXIES, see guards.client_key)."""
-    import uvicorn
-
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log, http=json_error_protocol(),
-                proxy_headers=False)

@@ -26,12 +26,14 @@ def engine_for(loaded, embedder, settings: Settings) -> Engine:
                   query_cache_size=settings.query_cache_size, substance_weight=settings.search_substance_weight)
 
 
-def open_engine(settings: Settings, index_dir=None, embedder=None) -> Engine:
-    """The engine over the index at `index_dir` (default: the settings' index)."""
+def open_engine(settings: Settings, index_dir=None, embedder=None, loaded=None) -> Engine:
+    """The engine over the index at `index_dir` (default: the settings' index), or over `loaded`, an index
+    the caller has just loaded and checked."""
     import faiss
 
     faiss.omp_set_num_threads(settings.threads)
-    loaded = load_index(index_dir or settings.index_dir, expected_model=settings.model_name)
+    if loaded is None:
+        loaded = load_index(index_dir or settings.index_dir, expected_model=settings.model_name)
     return engine_for(loaded, embedder, settings)
 
 
@@ -65,10 +67,10 @@ def onnx_encoder(loaded, settings: Settings):
         return None
 
 
-def load_engine(settings: Settings, warm_in_background: bool = True) -> Engine:
-    """Open the index now; load the encoder in a background thread when `warm_in_background`, so that
-    keyword search answers from the first second."""
-    engine = open_engine(settings)
+def load_engine(settings: Settings, warm_in_background: bool = True, loaded=None) -> Engine:
+    """Open the index now (or use `loaded`); load the encoder in a background thread when
+    `warm_in_background`, so that keyword search answers from the first second."""
+    engine = open_engine(settings, loaded=loaded)
 
     def load_encoder():
         try:
@@ -97,6 +99,17 @@ def reload_engine(app) -> dict:
         app.state.engine = new
     return {"status": "reloaded", "build_id": new.index.manifest.get("build_id"),
             "previous": old.index.manifest.get("build_id") if old else None}
+
+
+def reload_workers(app) -> dict:
+    """Under `wsis serve --workers N`: ask the supervisor (this worker's parent) to replace every worker, one
+    at a time, each new one loading the build the index path points at now (uvicorn's SIGHUP handling)."""
+    import os
+    import signal
+
+    os.kill(os.getppid(), signal.SIGHUP)
+    return {"status": "reloading", "workers": app.state.settings.workers,
+            "previous": app.state.engine.index.manifest.get("build_id") if app.state.engine else None}
 
 
 def install_sighup(app) -> None:

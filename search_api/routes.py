@@ -5,8 +5,10 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
 from typing import Annotated, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
@@ -17,7 +19,7 @@ from indexer.actionlines import FILTER_CODES
 from . import dashboard, errors, grouped, related as related_, related_groups as related_groups_, service
 from .answer import AnswerSettings, answer, answer_json
 from .engine import Engine
-from .lifecycle import reload_engine
+from .lifecycle import reload_engine, reload_workers
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,10 @@ class FastJSON(Response):
     media_type = "application/json"
 
     def render(self, content) -> bytes:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        try:  # orjson: ~10x faster than json on result pages; the same JSON text
+            return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+        except TypeError:  # a value orjson does not know: json's rules
+            return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def server_timing(timing_ms: dict[str, float]) -> dict[str, str]:
@@ -168,7 +173,8 @@ def health(request: Request):
         raise errors.Unavailable("the index is not loaded")
     return {"status": "ok", "build_id": engine.index.manifest.get("build_id"), "passages": engine.n,
             "encoder": "ready" if engine.embedder is not None else (engine.encoder_error or "loading"),
-            "encoder_kind": getattr(engine.embedder, "kind", "torch") if engine.embedder is not None else None}
+            "encoder_kind": getattr(engine.embedder, "kind", "torch") if engine.embedder is not None else None,
+            "worker_pid": os.getpid()}
 
 
 @router.get("/stats", summary="Index statistics from the manifest")
@@ -245,4 +251,6 @@ def admin_reload(request: Request):
     given = request.headers.get("x-admin-token", "")  # decoded as latin-1: encoding it gives the bytes sent
     if not token or not hmac.compare_digest(token.encode("utf-8"), given.encode("latin-1", "replace")):
         raise errors.NotFound("Not Found")
+    if request.app.state.settings.workers > 1:
+        return reload_workers(request.app)
     return reload_engine(request.app)

@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     sv.add_argument("--backend", choices=("faiss", "milvus"),
                     help="expected backend; the index's manifest says which one it was built with")
+    sv.add_argument("--workers", type=int, metavar="N",
+                    help="worker processes (default WSIS_WORKERS or 1; one per core uses every core under load; "
+                         "conversations and rate limits are then shared through SQLite files in WSIS_STATE_DIR)")
     sv.set_defaults(func=serve_cmd.cmd_serve)
 
     mc = sub.add_parser("mcp", help="serve the search tools to an AI assistant over MCP (stdio)",
@@ -142,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--requests", type=int, default=200, help="HTTP requests per concurrency level (default 200)")
     bn.add_argument("--build", action="store_true", help="also time a full build (no cache) of the shared corpus")
     bn.add_argument("--no-http", action="store_true", help="skip the HTTP load runs")
+    bn.add_argument("--workers", default="1,2", help="server worker processes to measure HTTP with, comma-separated "
+                                                     "(default 1,2)")
     bn.add_argument("--work", default="var/bench", help="folder for benchmark indexes (default var/bench)")
     bn.add_argument("--json", metavar="FILE", help="write the results as JSON")
     bn.set_defaults(func=eval_cmds.cmd_bench)
