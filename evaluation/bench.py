@@ -146,25 +146,31 @@ def bench_components(index_path: Path, queries: list[str], embedder, depth: int 
     out["engine_stages"] = {k: percentiles(v) for k, v in stages.items()}
     bare = out["encode_alone"]["p50_ms"] + out["faiss_flat_alone"]["p50_ms"] + out["bm25s_alone"]["p50_ms"]
     out["ratio_engine_to_bare_p50"] = round(out["engine_python"]["p50_ms"] / bare, 3) if bare else None
-    if out["vector_index"].get("type") == "IndexHNSWFlat":
-        k = 10
-        hits = []
-        for v in qvecs[WARMUP:WARMUP + 100]:
-            _, a = flat.search(v.reshape(1, -1), k)
-            _, b = loaded.vectors.search(v.reshape(1, -1), k)
-            hits.append(len(set(a[0]) & set(b[0])) / k)
-        out["hnsw_recall@10_vs_flat_real_queries"] = round(float(np.mean(hits)), 4)
+    if str(out["vector_index"].get("type", "")).startswith("IndexHNSW"):
+        # recall@10 against the exact scan, with real query vectors: the vector index searched for 10, and as
+        # the engine searches (its passage index's dense candidates, `engine.candidates` deep, re-scored with
+        # the full vectors when the index holds compact ones, of which the best 10)
+        k, depth_engine = 10, engine.candidates
+        qv = np.stack(qvecs[WARMUP:WARMUP + 100]).astype(np.float32)
+        _, exact = flat.search(qv, k)
+        _, at_k = loaded.vectors.search(qv, k)
+        at_depth = [engine.passages.dense(v, depth_engine, None)[0] for v in qv]
+
+        def recall(got) -> float:
+            return round(float(np.mean([len(set(a) & set(b[:k])) / k for a, b in zip(exact, got)])), 4)
+
+        out["hnsw_recall@10_vs_flat_real_queries"] = recall(at_k)
+        out["hnsw_recall@10_vs_flat_real_queries_engine_depth"] = recall(at_depth)
+        out["hnsw_engine_depth"] = int(depth_engine)
         src_file = Path(loaded.path) / "synthetic_sources.npy"
         if src_file.exists():
-            # A synthetic index holds ~n/real noisy copies of each real passage: a returned copy of the same
-            # source passage as an exact hit is as good an answer, so recall also counts source passages.
+            # each synthetic passage is built on a real one (its source): how many of the exact hits' sources
+            # the HNSW hits share
             src = np.load(src_file)
             hits = []
-            for v in qvecs[WARMUP:WARMUP + 100]:
-                _, a = flat.search(v.reshape(1, -1), k)
-                _, b = loaded.vectors.search(v.reshape(1, -1), k)
-                want = set(src[a[0][a[0] >= 0]].tolist())
-                hits.append(len(want & set(src[b[0][b[0] >= 0]].tolist())) / max(1, len(want)))
+            for a, b in zip(exact, at_k):
+                want = set(src[a[a >= 0]].tolist())
+                hits.append(len(want & set(src[b[b >= 0]].tolist())) / max(1, len(want)))
             out["hnsw_source_recall@10_synthetic"] = round(float(np.mean(hits)), 4)
     out["rss_mib_bench_process"] = rss_mib()
     return out
@@ -195,9 +201,108 @@ def cold_start_line(h: dict) -> str:
             f"{fig(h['cold_start_s_encoder_ready'], h.get('cold_start_encoder_timed_out_s'))}")
 
 
-def bench_http(index_path: Path, queries: list[str], requests_per_run: int) -> dict:
-    """Start `wsis serve` on the index; cold start to the first 200 on /search; then bounded load at
-    concurrency 1, 4 and 16 with the query cache off; RSS of the server after load and after the queries."""
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (a server with worker processes is a supervisor and its children)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def memory_mib(pid: int) -> dict:
+    """Memory of a server and its worker processes: RSS summed (pages shared between processes, such as the
+    memory-mapped index files, counted once per process) and PSS summed (each shared page split between the
+    processes mapping it: what the server costs the machine), with PSS split into anonymous and file pages."""
+    out = {"processes": 0, "rss_mib": 0.0, "pss_mib": 0.0, "pss_anon_mib": 0.0, "pss_file_mib": 0.0}
+    keys = {"Rss:": "rss_mib", "Pss:": "pss_mib", "Pss_Anon:": "pss_anon_mib", "Pss_File:": "pss_file_mib"}
+    for p in process_tree(pid):
+        try:
+            lines = Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()
+        except OSError:
+            continue
+        out["processes"] += 1
+        for line in lines:
+            parts = line.split()
+            if parts and parts[0] in keys:
+                out[keys[parts[0]]] += int(parts[1]) / 1024
+    return {k: round(v, 1) if isinstance(v, float) else v for k, v in out.items()}
+
+
+def _get(conn, path: str, timeout: float) -> tuple[int, bytes]:
+    conn.timeout = timeout
+    conn.request("GET", path)
+    r = conn.getresponse()
+    return r.status, r.read()
+
+
+def load_run(host: str, port: int, queries: list[str], conc: int, timeout: float = 30.0) -> dict:
+    """`len(queries)` GET /search requests from `conc` threads, each over its own keep-alive connection (the
+    standard library's http.client: the lightest client Python has, so the figure is mostly the server's).
+    Latency percentiles cover the successful requests only; errors and timeouts are counted, never timed."""
+    import http.client
+    import socket as socket_
+    from urllib.parse import urlencode
+
+    def worker(chunk: list[str]) -> tuple[list[float], int, int]:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        lat, errors, timeouts = [], 0, 0
+        for q in chunk:
+            t = time.perf_counter()
+            try:
+                status, _ = _get(conn, "/search?" + urlencode({"q": q, "k": 10}), timeout)
+            except (socket_.timeout, TimeoutError):
+                timeouts += 1
+                conn.close()
+                conn = http.client.HTTPConnection(host, port, timeout=timeout)
+                continue
+            except (OSError, http.client.HTTPException):
+                errors += 1
+                conn.close()
+                conn = http.client.HTTPConnection(host, port, timeout=timeout)
+                continue
+            if status == 200:
+                lat.append((time.perf_counter() - t) * 1000)
+            else:
+                errors += 1
+        conn.close()
+        return lat, errors, timeouts
+
+    chunks = [queries[i::conc] for i in range(conc)]
+    t = time.perf_counter()
+    with ThreadPoolExecutor(conc) as ex:
+        parts = list(ex.map(worker, chunks))
+    wall = time.perf_counter() - t
+    lat = [x for p in parts for x in p[0]]
+    return {**percentiles(lat), "qps": round(len(lat) / wall, 2), "errors": sum(p[1] for p in parts),
+            "timeouts": sum(p[2] for p in parts)}
+
+
+def httpx_c1(base: str, queries: list[str]) -> dict:
+    """The same c=1 run through httpx (the client the bench used before): how much of a figure is the client."""
+    import httpx
+
+    lat = []
+    with httpx.Client(timeout=30) as c:
+        for q in queries:
+            t = time.perf_counter()
+            if c.get(base + "/search", params={"q": q, "k": 10}).status_code == 200:
+                lat.append((time.perf_counter() - t) * 1000)
+    return percentiles(lat)
+
+
+def bench_http(index_path: Path, queries: list[str], requests_per_run: int, workers: int = 1) -> dict:
+    """Start `wsis serve --workers N` on the index; cold start to the first 200 on /search and to every worker's
+    encoder ready; then bounded load at concurrency 1, 4 and 16 with the query cache off; memory of the server
+    (all its processes) after load and after the queries."""
     import httpx
 
     port = _free_port()
@@ -205,64 +310,55 @@ def bench_http(index_path: Path, queries: list[str], requests_per_run: int) -> d
     wsis = shutil.which("wsis", path=str(Path(sys.executable).parent)) or "wsis"
     base = f"http://127.0.0.1:{port}"
     t0 = time.perf_counter()
-    proc = subprocess.Popen([wsis, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    out: dict = {}
-    try:
-        first = None
-        with httpx.Client(timeout=30) as c:
-            while time.perf_counter() - t0 < 120:
-                try:
-                    r = c.get(base + "/search", params={"q": "community networks"})
-                    if r.status_code == 200:
-                        first = time.perf_counter() - t0
-                        out["cold_start_first_search_mode"] = r.json()["query_run"]["mode"]
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.05)
-            out["cold_start_s_first_200_search"] = round(first, 3) if first else None
-            out["cold_start_search_timed_out_s"] = None if first else 120
+    with tempfile.TemporaryDirectory() as state:
+        env["WSIS_STATE_DIR"] = state
+        proc = subprocess.Popen([wsis, "serve", "--port", str(port), "--workers", str(workers)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        out: dict = {"workers": workers}
+        try:
+            first = None
+            with httpx.Client(timeout=30) as c:
+                while time.perf_counter() - t0 < 120:
+                    try:
+                        r = c.get(base + "/search", params={"q": "community networks"})
+                        if r.status_code == 200:
+                            first = time.perf_counter() - t0
+                            out["cold_start_first_search_mode"] = r.json()["query_run"]["mode"]
+                            break
+                    except httpx.HTTPError:
+                        time.sleep(0.05)
+                out["cold_start_s_first_200_search"] = round(first, 3) if first else None
+                out["cold_start_search_timed_out_s"] = None if first else 120
+            ready_pids: set[int] = set()
 
-            def encoder_ready() -> bool:
+            def encoder_ready() -> bool:  # every worker: new connections reach any of them
                 try:
-                    return c.get(base + "/health").json().get("encoder") == "ready"
+                    h = httpx.get(base + "/health", timeout=5).json()
                 except (httpx.HTTPError, ValueError):
                     return False
+                if h.get("encoder") == "ready":
+                    ready_pids.add(h.get("worker_pid"))
+                return len(ready_pids) >= workers
 
-            ready = wait_until(encoder_ready, t0, 180)
+            ready = wait_until(encoder_ready, t0, 180, poll_s=0.02)
             # a wait that ran out is a timeout, never a cold-start figure
             out["cold_start_s_encoder_ready"] = round(ready, 3) if ready is not None else None
             out["cold_start_encoder_timed_out_s"] = None if ready is not None else 180
-        out["rss_mib_after_load"] = rss_mib(proc.pid)
-        for conc in (1, 4, 16):
-            lat: list[float] = []
-            qs = queries[:WARMUP] + [queries[i % len(queries)] for i in range(requests_per_run)]
-
-            def one(q, client):
-                t = time.perf_counter()
-                r = client.get(base + "/search", params={"q": q, "k": 10})
-                r.raise_for_status()
-                return (time.perf_counter() - t) * 1000
-
-            clients = [httpx.Client(timeout=30) for _ in range(conc)]
+            mem = memory_mib(proc.pid)
+            out["rss_mib_after_load"], out["memory_after_load"] = mem["rss_mib"], mem
+            for conc in (1, 4, 16):
+                qs = [queries[i % len(queries)] for i in range(requests_per_run)]
+                load_run("127.0.0.1", port, queries[:WARMUP * conc], conc)  # warm-up, discarded
+                out[f"http_c{conc}"] = load_run("127.0.0.1", port, qs, conc)
+            out["http_c1_httpx_client"] = httpx_c1(base, queries[:min(len(queries), requests_per_run)])
+            mem = memory_mib(proc.pid)
+            out["rss_mib_after_queries"], out["memory_after_queries"] = mem["rss_mib"], mem
+        finally:
+            proc.terminate()
             try:
-                for i, q in enumerate(qs[:WARMUP]):
-                    one(q, clients[i % conc])
-                t = time.perf_counter()
-                with ThreadPoolExecutor(conc) as ex:
-                    lat = list(ex.map(lambda iq: one(iq[1], clients[iq[0] % conc]), enumerate(qs[WARMUP:])))
-                wall = time.perf_counter() - t
-            finally:
-                for cl in clients:
-                    cl.close()
-            out[f"http_c{conc}"] = {**percentiles(lat), "qps": round(len(lat) / wall, 2)}
-        out["rss_mib_after_queries"] = rss_mib(proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     return out
 
 
@@ -280,11 +376,32 @@ def bench_build(source: Path, embedder, settings) -> dict:
             "embed_passages_per_s": round(d["embedded"] / st["embed"], 2) if st.get("embed") else None}
 
 
-def synthetic_index(base_index: Path, n: int, out: Path, seed: int = 0, hnsw_threshold: int = 20_000) -> Path:
-    """An index of `n` passages made from a real one: vectors are real passage vectors plus small noise
-    (renormalised), texts are real passages; enough to measure the search side at scale."""
+def synthetic_vectors(emb: np.ndarray, pick: np.ndarray, rng, noise: float = 0.01,
+                      block: int = 100_000) -> np.ndarray:
+    """Distinct vectors near the real ones: emb[pick] + w * emb[other] + noise, w ~ U(0, 0.5), renormalised."""
+    n, d = len(pick), emb.shape[1]
+    out = np.empty((n, d), dtype=np.float32)
+    for i in range(0, n, block):
+        j = slice(i, min(n, i + block))
+        m = j.stop - j.start
+        other = rng.integers(0, len(emb), size=m)
+        w = rng.uniform(0.0, 0.5, size=(m, 1)).astype(np.float32)
+        v = emb[pick[j]] + w * emb[other] + rng.normal(0, noise, size=(m, d)).astype(np.float32)
+        out[j] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return out
+
+
+def synthetic_index(base_index: Path, n: int, out: Path, seed: int = 0, hnsw_threshold: int = 20_000,
+                    sq8_threshold: int = 500_000, ef_search: int = 512) -> Path:
+    """An index of `n` passages made from a real one, enough to measure the search side at scale. Each
+    synthetic passage has the text of a real passage (its source) and a distinct vector: the source's vector
+    plus a random fraction (0-0.5) of another real passage's vector plus a little noise, renormalised. The
+    vectors thus spread over the region real passages occupy, as a larger corpus would, instead of
+    clumping into hundreds of near-copies of each real vector (among which the "exact" nearest neighbours
+    are decided by the noise, which made recall against exact search unreadable)."""
     import json as _json
 
+    from indexer.columns import filter_threshold, write_store_columns
     from indexer.index import IndexWriter, load_index
     from indexer.keyword import KeywordIndex
     from indexer.models import Document, Passage
@@ -298,8 +415,7 @@ def synthetic_index(base_index: Path, n: int, out: Path, seed: int = 0, hnsw_thr
     years = {d: v["year"] for d, v in real.store.documents(list(kinds)).items()}
     rng = np.random.default_rng(seed)
     pick = rng.integers(0, len(emb), size=n)
-    vecs = emb[pick] + rng.normal(0, 0.03, size=(n, emb.shape[1])).astype(np.float32)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    vecs = synthetic_vectors(emb, pick, rng)
     writer = IndexWriter(out)
     con = create(writer.dir / "store.sqlite")
     texts = []
@@ -318,12 +434,13 @@ def synthetic_index(base_index: Path, n: int, out: Path, seed: int = 0, hnsw_thr
             insert_passage(con, i, p, {"action_lines": r.action_lines, "role": r.role})
     con.close()
     np.save(writer.dir / "synthetic_sources.npy", pick.astype(np.int64))  # the real passage each vector copies
-    info = writer.write_vectors(vecs, hnsw_threshold=hnsw_threshold)
+    info = writer.write_vectors(vecs, hnsw_threshold=hnsw_threshold, sq8_threshold=sq8_threshold, ef_search=ef_search)
     KeywordIndex.build(texts).save(writer.dir / "keyword")
+    columns_info = write_store_columns(writer.dir, filter_threshold(real.manifest))
     onnx_name = (real.manifest.get("query_encoder") or {}).get("onnx")
     if onnx_name:  # the same query encoder as the real index
         shutil.copyfile(real.path / onnx_name, writer.dir / onnx_name)
-    manifest = {**real.manifest, "vector_index": info, "synthetic": {"from": str(base_index), "n": n},
+    manifest = {**real.manifest, "vector_index": info, "columns": columns_info, "synthetic": {"from": str(base_index), "n": n},
                 "counts": {"documents": n_docs, "passages": n, "by_kind": {}, "failures": 0}}
     for k in ("complete", "build_id", "path", "format_version"):
         manifest.pop(k, None)
@@ -332,7 +449,7 @@ def synthetic_index(base_index: Path, n: int, out: Path, seed: int = 0, hnsw_thr
 
 
 def run(settings, embedder, *, shared: Path, scales: list[str], queries: int, requests: int, build: bool,
-        http: bool, work: Path) -> dict:
+        http: bool, work: Path, workers: tuple[int, ...] = (1,)) -> dict:
     """Every requested scale: "bundled" and "shared" are real corpora (indexed with the embedding cache;
     `build` also times a full uncached build), "100k" / "1m" synthetic indexes made from the real one."""
     from indexer.build import build_from_settings
@@ -371,11 +488,14 @@ def run(settings, embedder, *, shared: Path, scales: list[str], queries: int, re
                 build_from_settings(settings, [corpus["bundled"]], base, embedder=embedder, backend="faiss")
             index = work / f"synthetic-{scale}"
             t = time.perf_counter()
-            synthetic_index(base, size, index, hnsw_threshold=settings.hnsw_threshold)
+            synthetic_index(base, size, index, hnsw_threshold=settings.hnsw_threshold,
+                            sq8_threshold=settings.hnsw_sq8_threshold, ef_search=settings.hnsw_ef_search)
             r["synthetic_build_seconds"] = round(time.perf_counter() - t, 1)
         r["components"] = bench_components(index, qs, embedder)
         if http:
-            r["http"] = bench_http(index, qs, requests)
+            runs = {str(w): bench_http(index, qs, requests, workers=w) for w in workers}
+            r["http"] = runs[str(workers[0])]
+            r["http_by_workers"] = runs
         result["scales"][scale] = r
         print(format_scale(scale, r), flush=True)
     return result
@@ -394,14 +514,24 @@ def format_scale(name: str, r: dict) -> str:
         lines.append(f"  {key:20s} p50 {p['p50_ms']:8.3f}  p95 {p['p95_ms']:8.3f}  p99 {p['p99_ms']:8.3f} ms")
     lines.append(f"  engine / (encode + flat + bm25) at p50: {c['ratio_engine_to_bare_p50']}")
     if "hnsw_recall@10_vs_flat_real_queries" in c:
-        lines.append(f"  HNSW recall@10 vs flat (real queries): {c['hnsw_recall@10_vs_flat_real_queries']}")
+        lines.append(f"  HNSW recall@10 vs exact (real queries): {c['hnsw_recall@10_vs_flat_real_queries']} searching for 10, "
+                     f"{c.get('hnsw_recall@10_vs_flat_real_queries_engine_depth')} as the engine searches "
+                     f"({c.get('hnsw_engine_depth')} candidates)")
     if "hnsw_source_recall@10_synthetic" in c:
-        lines.append(f"  HNSW recall@10 of source passages (synthetic copies): {c['hnsw_source_recall@10_synthetic']}")
-    h = r.get("http")
-    if h:
+        lines.append(f"  HNSW recall@10 of source passages (synthetic): {c['hnsw_source_recall@10_synthetic']}")
+    for h in (r.get("http_by_workers") or ({"1": r["http"]} if r.get("http") else {})).values():
+        lines.append(f"  -- server with {h.get('workers', 1)} worker process(es)")
         lines.append(cold_start_line(h))
         for conc in (1, 4, 16):
             p = h[f"http_c{conc}"]
-            lines.append(f"  HTTP c={conc}: p50 {p['p50_ms']} p95 {p['p95_ms']} p99 {p['p99_ms']} ms, {p['qps']} QPS")
-        lines.append(f"  server RSS: {h['rss_mib_after_load']} MiB after load, {h['rss_mib_after_queries']} MiB after queries")
+            fails = f", {p['errors']} errors, {p['timeouts']} timeouts" if p.get("errors") or p.get("timeouts") else ""
+            lines.append(f"  HTTP c={conc}: p50 {p.get('p50_ms')} p95 {p.get('p95_ms')} p99 {p.get('p99_ms')} ms, "
+                         f"{p['qps']} QPS{fails}")
+        if h.get("http_c1_httpx_client"):
+            lines.append(f"  HTTP c=1 through httpx instead: p50 {h['http_c1_httpx_client'].get('p50_ms')} ms")
+        for when in ("after_load", "after_queries"):
+            m = h.get(f"memory_{when}") or {}
+            lines.append(f"  server memory {when.replace('_', ' ')}: RSS {m.get('rss_mib')} MiB, PSS "
+                         f"{m.get('pss_mib')} MiB (anon {m.get('pss_anon_mib')}, file {m.get('pss_file_mib')}) over "
+                         f"{m.get('processes')} process(es)")
     return "\n".join(lines)

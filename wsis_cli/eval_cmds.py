@@ -129,7 +129,7 @@ def cmd_bench(args) -> int:
     scales = ["bundled"] if args.quick else [x.strip() for x in args.scales.split(",") if x.strip()]
     result = bench.run(s, make_embedder(s), shared=SHARED, scales=scales, queries=20 if args.quick else args.queries,
                        requests=20 if args.quick else args.requests, build=args.build, http=not args.no_http,
-                       work=Path(args.work))
+                       work=Path(args.work), workers=tuple(int(w) for w in args.workers.split(",") if w.strip()))
     if args.json:
         _write_json(args.json, result)
         print(f"written {args.json}")
