@@ -48,10 +48,11 @@ class Columns:
         st = data.strings
         self.doc_ids, self.kinds, self.roles = st["doc_id"], st["kind"], st["role"]
         self.countries, self.stakeholders, self.organisations = st["country"], st["stakeholder"], st["organisation"]
-        self.years = data.years
-        self.substance = data.substance
+        # plain ndarray views of the mapped files (same pages; indexing skips np.memmap's Python wrapper)
+        self.years = np.asarray(data.years)
+        self.substance = np.asarray(data.substance)
         self.line_threshold = data.line_threshold
-        self.line_masks = data.line_masks
+        self.line_masks = np.asarray(data.line_masks)
         self._speakers = data
         self._speaker_pos = {name: i for i, name in enumerate(data.speaker_names)}
         # primary sources: reports, transcripts, entries and the action-line records; secondary: other

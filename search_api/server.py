@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 
 import h11
 import uvicorn
@@ -20,6 +21,19 @@ class JsonErrorH11Protocol(H11Protocol):
     """uvicorn's h11 protocol whose own 400 (a request that does not parse: a 1 MB URL, a bad Content-Length)
     is in the error shape instead of plain text. Defined at module level so that worker processes (spawned,
     not forked) can import it."""
+
+    def connection_made(self, transport) -> None:
+        # Responses go out in more than one write (headers, then body): without TCP_NODELAY the body waits for
+        # the client's delayed ACK (~40 ms). asyncio sets it on sockets it accepts itself, but not on the
+        # listening socket uvicorn hands to worker processes (rebuilt there with protocol number 0), so it
+        # is set here for every connection.
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        super().connection_made(transport)
 
     def send_400_response(self, msg: str) -> None:
         body = json.dumps(errors.error_body(400, "bad_request", msg)).encode()
