@@ -62,8 +62,23 @@ def export(model_dir: Path, out: Path) -> None:
                           input_names=names, output_names=["last_hidden_state"],
                           dynamic_axes={n: {0: "batch", 1: "sequence"} for n in [*names, "last_hidden_state"]},
                           opset_version=17, dynamo=False)
-    fuse(tmp, model.config.num_attention_heads, model.config.hidden_size)
+    fuse_in_child(tmp, model.config.num_attention_heads, model.config.hidden_size)
     os.replace(tmp, out)
+
+
+def fuse_in_child(path: Path, num_heads: int, hidden_size: int, timeout: float = 300.0) -> None:
+    """`fuse` in a short-lived child process: the optimizer holds the whole graph as Python objects, and the
+    build process (with the model and the corpus's vectors in memory) should not carry that peak too."""
+    import multiprocessing
+
+    proc = multiprocessing.get_context("spawn").Process(target=fuse, args=(path, num_heads, hidden_size),
+                                                        name="onnx-fuse")
+    proc.start()
+    proc.join(timeout)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+        log.warning("ONNX fusion timed out after %.0f s; the export stays unfused", timeout)
 
 
 def fuse(path: Path, num_heads: int, hidden_size: int) -> None:
@@ -75,7 +90,9 @@ def fuse(path: Path, num_heads: int, hidden_size: int) -> None:
 
         fused = optimizer.optimize_model(str(path), model_type="bert", num_heads=num_heads, hidden_size=hidden_size,
                                          opt_level=1)
-        fused.save_model_to_file(str(path))
+        tmp = Path(str(path) + ".fused")
+        fused.save_model_to_file(str(tmp))
+        os.replace(tmp, path)
     except Exception as exc:  # the plain export works, only slower
         log.warning("ONNX fusion skipped: %s: %s", type(exc).__name__, exc)
 

@@ -19,6 +19,13 @@ def test_build_writes_a_checked_export(built_index):
     assert entry["max_cosine_gap_vs_fp32_torch"] <= 1e-4
 
 
+def test_the_export_is_fused(built_index):
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(built_index[0] / "query_encoder.onnx")).graph.node}
+    assert {"Attention", "SkipLayerNormalization"} <= ops, sorted(ops)
+
+
 def test_onnx_vectors_equal_the_torch_encoder(built_index, embedder):
     from indexer.embed import Embedder
     from indexer.onnx_encoder import OnnxEncoder

@@ -205,3 +205,28 @@ def test_loaded_index_checks_column_count(built_index, tmp_path):
     np.save(copy / "columns" / "years.npy", years[:-1])
     with pytest.raises(IndexError_, match="columns"):  # the checksum catches it first; either way: refused
         load_index(copy, expected_model=MODEL_NAME)
+
+
+def test_sighup_replaces_the_workers_and_a_dead_worker_is_restarted(two_workers):
+    import signal
+
+    base, proc, _ = two_workers
+    before = _ready_pids(base, 2)
+    assert len(before) == 2
+    os.kill(proc.pid, signal.SIGHUP)  # the supervisor replaces each worker, new one ready before the old goes
+    deadline, codes, now = time.time() + 120, set(), set()
+    while time.time() < deadline:
+        codes.add(httpx.get(base + "/search", params={"q": "community networks"}, timeout=30).status_code)
+        now = _ready_pids(base, 2, tries=50)
+        if now and not (now & before) and len(now) == 2:
+            break
+    assert now and not (now & before), (before, now)
+    assert codes == {200}  # served throughout
+    victim = next(iter(now))
+    os.kill(victim, signal.SIGKILL)
+    deadline, after = time.time() + 120, set()
+    while time.time() < deadline:
+        after = _ready_pids(base, 2, tries=50)
+        if len(after) == 2 and victim not in after:
+            break
+    assert len(after) == 2 and victim not in after
