@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import sqlite3
 import threading
 import time
 from collections import OrderedDict
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from .filters import Filters
 from .question import PRONOUNS, Entity, Question, content_words
+from .shared_state import SharedDB
 
 FOLLOW_UP_START = re.compile(r"^\s*(?:and|but|also|what about|how about|and what about|what of|same|then|ok(?:ay)?|"
                              r"now|so|are any|is any|any of (?:those|these|them)|which of (?:those|these|them))\b", re.I)
@@ -91,53 +91,37 @@ class SharedConversations:
 
     def __init__(self, path: Path, max_count: int = 1000, max_age_s: float = 3600.0, max_turns: int = 20):
         self.max_count, self.max_age_s, self.max_turns = max_count, max_age_s, max_turns
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._con = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute("PRAGMA synchronous=NORMAL")
-        self._con.execute("CREATE TABLE IF NOT EXISTS conversations (id TEXT PRIMARY KEY, updated REAL NOT NULL, "
-                          "turns TEXT NOT NULL)")
-        self._con.execute("CREATE INDEX IF NOT EXISTS conversations_updated ON conversations(updated)")
+        self.db = SharedDB(path, (
+            "CREATE TABLE IF NOT EXISTS conversations (id TEXT PRIMARY KEY, updated REAL NOT NULL, turns TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS conversations_updated ON conversations(updated)"))
 
     def get_or_create(self, cid: str | None) -> Conversation:
         """As Conversations.get_or_create: a live id the server gave out, else a new server-generated one."""
         now = time.time()
-        with self._lock:
-            con = self._con
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                con.execute("DELETE FROM conversations WHERE updated < ?", (now - self.max_age_s,))
-                row = con.execute("SELECT turns FROM conversations WHERE id = ?", (cid,)).fetchone() if cid else None
-                if row is None:
-                    conv = Conversation(id=secrets.token_urlsafe(16), updated=now)
-                    con.execute("INSERT INTO conversations VALUES (?, ?, '[]')", (conv.id, now))
-                else:
-                    conv = Conversation(id=cid, turns=[turn_from_json(t) for t in json.loads(row[0])], updated=now)
-                    con.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, cid))
-                con.execute("DELETE FROM conversations WHERE id IN (SELECT id FROM conversations ORDER BY updated DESC "
-                            "LIMIT -1 OFFSET ?)", (self.max_count,))
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            return conv
+        with self.db.transaction() as con:
+            con.execute("DELETE FROM conversations WHERE updated < ?", (now - self.max_age_s,))
+            row = con.execute("SELECT turns FROM conversations WHERE id = ?", (cid,)).fetchone() if cid else None
+            if row is None:
+                conv = Conversation(id=secrets.token_urlsafe(16), updated=now)
+                con.execute("INSERT INTO conversations VALUES (?, ?, '[]')", (conv.id, now))
+            else:
+                conv = Conversation(id=cid, turns=[turn_from_json(t) for t in json.loads(row[0])], updated=now)
+                con.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, cid))
+            con.execute("DELETE FROM conversations WHERE id IN (SELECT id FROM conversations ORDER BY updated DESC "
+                        "LIMIT -1 OFFSET ?)", (self.max_count,))
+        return conv
 
     def add(self, conv: Conversation, turn: Turn) -> None:
         conv.turns.append(turn)
         del conv.turns[:-self.max_turns]
-        with self._lock:
-            self._con.execute("UPDATE conversations SET turns = ?, updated = ? WHERE id = ?",
-                              (json.dumps([turn_to_json(t) for t in conv.turns]), time.time(), conv.id))
+        self.db.execute("UPDATE conversations SET turns = ?, updated = ? WHERE id = ?",
+                        (json.dumps([turn_to_json(t) for t in conv.turns]), time.time(), conv.id))
 
     def __len__(self) -> int:
-        with self._lock:
-            return self._con.execute("SELECT COUNT(*) FROM conversations").fetchone()[0]
+        return self.db.execute("SELECT COUNT(*) FROM conversations")[0][0]
 
     def close(self) -> None:
-        with self._lock:
-            self._con.close()
+        self.db.close()
 
 
 def is_follow_up(q: Question, conv: Conversation) -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
-import sqlite3
 import threading
 import time
 from collections import OrderedDict
@@ -19,6 +18,7 @@ from pathlib import Path
 from starlette.datastructures import Headers
 
 from .errors import Busy, error_body
+from .shared_state import SharedDB
 
 PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; "
             "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -60,37 +60,25 @@ class SharedTokenBuckets:
         self.rate = per_minute / 60.0
         self.burst = burst
         self.max_clients = max_clients
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
         self._calls = 0
-        self._con = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level=None)
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute("PRAGMA synchronous=NORMAL")
-        self._con.execute("CREATE TABLE IF NOT EXISTS buckets (key TEXT PRIMARY KEY, tokens REAL NOT NULL, "
-                          "last REAL NOT NULL)")
-        self._con.execute("CREATE INDEX IF NOT EXISTS buckets_last ON buckets(last)")
+        self.db = SharedDB(path, (
+            "CREATE TABLE IF NOT EXISTS buckets (key TEXT PRIMARY KEY, tokens REAL NOT NULL, last REAL NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS buckets_last ON buckets(last)"))
 
     def allow(self, key: str) -> tuple[bool, float]:
         now = time.time()
-        with self._lock:
-            con = self._con
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                row = con.execute("SELECT tokens, last FROM buckets WHERE key = ?", (key,)).fetchone()
-                tokens, last = row if row else (float(self.burst), now)
-                tokens = min(self.burst, tokens + max(0.0, now - last) * self.rate)
-                ok = tokens >= 1.0
-                if ok:
-                    tokens -= 1.0
-                con.execute("INSERT OR REPLACE INTO buckets VALUES (?, ?, ?)", (key, tokens, now))
-                self._calls += 1
-                if self._calls % 256 == 0:  # bound the clients tracked (least recently seen dropped)
-                        con.execute("DELETE FROM buckets WHERE key IN (SELECT key FROM buckets ORDER BY last DESC "
-                                "LIMIT -1 OFFSET ?)", (self.max_clients,))
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+        with self.db.transaction() as con:
+            row = con.execute("SELECT tokens, last FROM buckets WHERE key = ?", (key,)).fetchone()
+            tokens, last = row if row else (float(self.burst), now)
+            tokens = min(self.burst, tokens + max(0.0, now - last) * self.rate)
+            ok = tokens >= 1.0
+            if ok:
+                tokens -= 1.0
+            con.execute("INSERT OR REPLACE INTO buckets VALUES (?, ?, ?)", (key, tokens, now))
+            self._calls += 1
+            if self._calls % 256 == 0:  # bound the clients tracked (least recently seen dropped)
+                con.execute("DELETE FROM buckets WHERE key IN (SELECT key FROM buckets ORDER BY last DESC "
+                            "LIMIT -1 OFFSET ?)", (self.max_clients,))
         retry = 0.0 if ok else (1.0 - tokens) / self.rate if self.rate > 0 else 60.0
         return ok, retry
 
