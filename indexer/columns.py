@@ -42,13 +42,17 @@ def filter_threshold(manifest: dict) -> float:
 
 def tag_line_masks(store, threshold: float) -> np.ndarray:
     """Per passage (vid order), the bits of the lines its tags score at least `threshold` on."""
-    masks, seen = [], {}
-    for (tags,) in store.con.execute("SELECT action_lines FROM passages ORDER BY vid"):
-        m = seen.get(tags)
-        if m is None:
-            m = seen[tags] = line_mask(filter_codes(json.loads(tags), threshold))
-        masks.append(m)
-    return np.array(masks, dtype=np.int64)
+    seen: dict[str, int] = {}
+    return np.array([_tags_mask(tags, threshold, seen)
+                     for (tags,) in store.con.execute("SELECT action_lines FROM passages ORDER BY vid")], dtype=np.int64)
+
+
+def _tags_mask(tags: str, threshold: float, seen: dict[str, int]) -> int:
+    """The line bits of one stored tag list (JSON), memoised in `seen`: many passages share one tag list."""
+    m = seen.get(tags)
+    if m is None:
+        m = seen[tags] = line_mask(filter_codes(json.loads(tags), threshold))
+    return m
 
 
 class Coded:
@@ -119,10 +123,7 @@ def compute_columns(store, line_threshold: float) -> ColumnData:
             codes[name].append(c)
         years.append(year if year is not None else -1)
         substance.append(sub if sub is not None else 1.0)
-        m = mask_of.get(tags)
-        if m is None:
-            m = mask_of[tags] = line_mask(filter_codes(json.loads(tags), line_threshold))
-        masks.append(m)
+        masks.append(_tags_mask(tags, line_threshold, mask_of))
         if spk and spk != "[]":
             for name in json.loads(spk):
                 speakers.setdefault(name, []).append(vid)

@@ -126,35 +126,6 @@ class Store:
                 out[d["id"]] = d
         return out
 
-    def columns(self) -> dict[str, list]:
-        """Per-passage filter columns, in vid order, loaded once at start-up. Document fields are read once
-        per document, not once per passage."""
-        docs = {}
-        for r in self.con.execute("SELECT id, kind, year, metadata FROM documents"):
-            meta = json.loads(r["metadata"])
-            docs[r["id"]] = (r["kind"], r["year"], meta.get("country", ""), meta.get("stakeholder_type", ""),
-                             meta.get("organisation", ""))
-        cols: dict[str, list] = {k: [] for k in ("doc_id", "role", "action_lines", "kind", "year", "country",
-                                                  "stakeholder", "speaker", "substance", "organisation")}
-        tags_cache: dict[str, list] = {}  # many passages share one tag list (an entry's declared line)
-        for vid, doc_id, role, tags, speakers, substance in self.con.execute(
-                "SELECT vid, doc_id, role, action_lines, speakers, substance FROM passages ORDER BY vid"):
-            kind, year, country, stakeholder, organisation = docs[doc_id]
-            lines = tags_cache.get(tags)
-            if lines is None:
-                lines = tags_cache[tags] = [t["line"] for t in json.loads(tags)]
-            cols["doc_id"].append(doc_id)
-            cols["role"].append(role)
-            cols["action_lines"].append(lines)
-            cols["kind"].append(kind)
-            cols["year"].append(year)
-            cols["country"].append(country)
-            cols["stakeholder"].append(stakeholder)
-            cols["speaker"].append(json.loads(speakers) if speakers != "[]" else [])
-            cols["substance"].append(substance)
-            cols["organisation"].append(organisation)
-        return cols
-
     def close(self) -> None:
         self.con.close()
 
